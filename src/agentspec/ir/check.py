@@ -1,0 +1,140 @@
+"""Cross-resource checks of a package: references resolve, prompt variables are declared.
+
+Front-ends call :func:`check_package` after building the IR and map each problem's ``path``
+(a tuple of keys into the package, e.g. ``("agents", "triage", "skills", 1)``) back to a
+source position.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from agentspec.ir.models import Agent, CommandTool, McpTool, Package, Prompt, SecretRef
+from agentspec.ir.suggest import suggest
+
+SCALAR_TYPES = frozenset(
+    {"string", "str", "int", "integer", "float", "number", "bool", "boolean", "object", "map",
+     "list", "array", "any", "json"}
+)
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: tuple[str | int, ...]
+    message: str
+    hint: str = ""
+
+
+def placeholders(content: str) -> list[str]:
+    """Names of the ``{{var}}`` placeholders in ``content``, in order, duplicates kept."""
+    return PLACEHOLDER.findall(content)
+
+
+def check_package(package: Package) -> list[Problem]:
+    return list(_problems(package))
+
+
+def _problems(package: Package) -> Iterator[Problem]:
+    for name, prompt in package.prompts.items():
+        yield from _check_prompt(name, prompt)
+    for name, agent in package.agents.items():
+        yield from _check_agent(package, name, agent)
+    for name, skill in package.skills.items():
+        base: tuple[str | int, ...] = ("skills", name)
+        for kind, fields in (("input", skill.input), ("output", skill.output)):
+            for index, field in enumerate(fields):
+                if field.type not in SCALAR_TYPES and field.type not in package.types:
+                    yield Problem(
+                        (*base, kind, index, "type"),
+                        f'skill "{name}" field "{field.name}" has unknown type "{field.type}"',
+                        suggest(field.type, [*SCALAR_TYPES, *package.types]),
+                    )
+        tool = skill.tool
+        if isinstance(tool, McpTool) and "/" in tool.server_tool:
+            server = tool.server_tool.split("/", 1)[0]
+            if server not in package.mcp_servers:
+                yield Problem(
+                    (*base, "tool", "server_tool"),
+                    f'MCP server "{server}" not found in tool reference "{tool.server_tool}"',
+                    suggest(server, package.mcp_servers),
+                )
+        if isinstance(tool, CommandTool):
+            for env_name, secret in tool.secrets.items():
+                if secret not in package.secrets:
+                    yield Problem(
+                        (*base, "tool", "secrets", env_name),
+                        f'secret "{secret}" not found',
+                        suggest(secret, package.secrets),
+                    )
+    for name, server in package.mcp_servers.items():
+        if server.auth and server.auth not in package.secrets:
+            yield Problem(
+                ("mcp_servers", name, "auth"),
+                f'secret "{server.auth}" not found',
+                suggest(server.auth, package.secrets),
+            )
+    for name, typedef in package.types.items():
+        for index, field in enumerate(typedef.fields):
+            if field.type not in SCALAR_TYPES and field.type not in package.types:
+                yield Problem(
+                    ("types", name, "fields", index, "type"),
+                    f'type "{name}" field "{field.name}" has unknown type "{field.type}"',
+                    suggest(field.type, [*SCALAR_TYPES, *package.types]),
+                )
+
+
+def _check_prompt(name: str, prompt: Prompt) -> Iterator[Problem]:
+    if not prompt.variables:
+        return
+    declared = {v.name for v in prompt.variables}
+    for var in placeholders(prompt.content):
+        if var not in declared:
+            yield Problem(
+                ("prompts", name, "content"),
+                f'prompt "{name}" references undeclared variable {{{{{var}}}}}',
+                suggest(var, declared) or "declare it under variables",
+            )
+
+
+def _check_agent(package: Package, name: str, agent: Agent) -> Iterator[Problem]:
+    base: tuple[str | int, ...] = ("agents", name)
+    prompt = package.prompts.get(agent.prompt)
+    if prompt is None:
+        yield Problem(
+            (*base, "prompt"), f'prompt "{agent.prompt}" not found', suggest(agent.prompt, package.prompts)
+        )
+    for index, skill in enumerate(agent.skills):
+        if skill not in package.skills:
+            yield Problem(
+                (*base, "skills", index), f'skill "{skill}" not found', suggest(skill, package.skills)
+            )
+    if agent.fallback and agent.fallback not in package.agents:
+        yield Problem(
+            (*base, "fallback"),
+            f'fallback agent "{agent.fallback}" not found',
+            suggest(agent.fallback, [a for a in package.agents if a != name]),
+        )
+    for index, delegate in enumerate(agent.delegates):
+        if delegate.agent not in package.agents:
+            yield Problem(
+                (*base, "delegates", index, "agent"),
+                f'delegate agent "{delegate.agent}" not found',
+                suggest(delegate.agent, [a for a in package.agents if a != name]),
+            )
+    key = agent.model.api_key
+    if isinstance(key, SecretRef) and key.source == "secret" and key.key not in package.secrets:
+        yield Problem(
+            (*base, "model", "api_key"), f'secret "{key.key}" not found', suggest(key.key, package.secrets)
+        )
+    if prompt is not None and prompt.variables:
+        declared = {v.name for v in prompt.variables}
+        for var in agent.variables:
+            if var not in declared:
+                yield Problem(
+                    (*base, "variables", var),
+                    f'agent "{name}" sets variable "{var}" that prompt "{prompt.name}" does not declare',
+                    suggest(var, declared),
+                )

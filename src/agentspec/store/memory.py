@@ -1,0 +1,112 @@
+"""In-memory store for tests and benchmarks. Nothing survives the process."""
+
+from __future__ import annotations
+
+import base64
+from bisect import bisect_right
+
+from agentspec.engine.events import Event
+from agentspec.store.base import (
+    MessageRecord,
+    RunPage,
+    RunRecord,
+    SessionRecord,
+    Store,
+    WriteBatch,
+)
+
+
+class MemoryStore(Store):
+    url = "memory://"
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._order: list[str] = []
+        self._events: dict[str, list[Event]] = {}
+        self._sessions: dict[str, SessionRecord] = {}
+        self._messages: dict[str, list[MessageRecord]] = {}
+
+    async def write(self, batch: WriteBatch) -> None:
+        for run in batch.runs:
+            if run.id not in self._runs:
+                self._order.append(run.id)
+            self._runs[run.id] = run
+            self._events.setdefault(run.id, [])
+        for event in batch.events:
+            self._events.setdefault(event.run_id, []).append(event)
+        for update in batch.run_updates:
+            record = self._runs.get(update.run_id)
+            if record is None:
+                continue
+            record.status = update.status
+            record.updated_at = update.updated_at
+            record.output = update.output
+            record.error = update.error
+            record.turns = update.turns
+            record.input_tokens = update.input_tokens
+            record.output_tokens = update.output_tokens
+            record.cache_read_tokens = update.cache_read_tokens
+            record.cache_write_tokens = update.cache_write_tokens
+        for session in batch.sessions:
+            existing = self._sessions.get(session.id)
+            if existing is None:
+                self._sessions[session.id] = session
+                self._messages.setdefault(session.id, [])
+            else:
+                existing.updated_at = session.updated_at
+                existing.message_count = session.message_count
+                existing.metadata = session.metadata
+        for message in batch.messages:
+            self._messages.setdefault(message.session_id, []).append(message)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        return self._runs.get(run_id)
+
+    async def list_runs(
+        self,
+        *,
+        agent: str | None = None,
+        status: str | None = None,
+        session_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        start = len(self._order)
+        if cursor:
+            start = int(base64.urlsafe_b64decode(cursor.encode()).decode())
+        found: list[RunRecord] = []
+        index = start - 1
+        while index >= 0 and len(found) < limit:
+            run = self._runs[self._order[index]]
+            if (
+                (agent is None or run.agent == agent)
+                and (status is None or run.status == status)
+                and (session_id is None or run.session_id == session_id)
+            ):
+                found.append(run)
+            index -= 1
+        more = index >= 0 and len(found) == limit
+        next_cursor = base64.urlsafe_b64encode(str(index + 1).encode()).decode() if more else None
+        return RunPage(found, next_cursor)
+
+    async def get_events(self, run_id: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
+        events = self._events.get(run_id, [])
+        start = bisect_right(events, after, key=lambda e: e.seq) if after else 0
+        end = None if limit is None else start + limit
+        return events[start:end]
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        return self._sessions.get(session_id)
+
+    async def list_sessions(self, *, agent: str | None = None, limit: int = 100) -> list[SessionRecord]:
+        sessions = [s for s in self._sessions.values() if agent is None or s.agent == agent]
+        sessions.sort(key=lambda s: s.updated_at, reverse=True)
+        return sessions[:limit]
+
+    async def delete_session(self, session_id: str) -> bool:
+        self._messages.pop(session_id, None)
+        return self._sessions.pop(session_id, None) is not None
+
+    async def get_messages(self, session_id: str, *, last: int | None = None) -> list[MessageRecord]:
+        messages = self._messages.get(session_id, [])
+        return list(messages[-last:] if last else messages)
