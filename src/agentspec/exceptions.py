@@ -117,6 +117,10 @@ class RunError(AgentspecError):
     code = "internal_error"
     retryable: bool = False
     retry_after: float | None = None
+    run_id: str = ""
+    """Set when the error ended a recorded run."""
+    result: Any = None
+    """The failed run's :class:`~agentspec.engine.result.RunResult`, when there is one."""
 
 
 class ModelError(RunError):

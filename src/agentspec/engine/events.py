@@ -29,8 +29,18 @@ RUN_FAILED: Final = "run.failed"
 TERMINAL: Final = frozenset({RUN_COMPLETED, RUN_FAILED})
 EVENT_TYPES: Final = frozenset(
     {
-        RUN_STARTED, MODEL_REQUEST, MODEL_TEXT, MODEL_RESPONSE, MODEL_RETRY, TOOL_CALL,
-        TOOL_RESULT, BUDGET_EXCEEDED, RUN_RETRY, RUN_FALLBACK, RUN_COMPLETED, RUN_FAILED,
+        RUN_STARTED,
+        MODEL_REQUEST,
+        MODEL_TEXT,
+        MODEL_RESPONSE,
+        MODEL_RETRY,
+        TOOL_CALL,
+        TOOL_RESULT,
+        BUDGET_EXCEEDED,
+        RUN_RETRY,
+        RUN_FALLBACK,
+        RUN_COMPLETED,
+        RUN_FAILED,
     }
 )
 
@@ -57,7 +67,11 @@ class Event:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
         return cls(
-            data["run_id"], int(data["seq"]), float(data["ts"]), data["type"], data["data"],
+            data["run_id"],
+            int(data["seq"]),
+            float(data["ts"]),
+            data["type"],
+            data["data"],
             data.get("trace_id", ""),
         )
 

@@ -16,7 +16,26 @@ from pydantic import BaseModel
 
 
 def canonical_data(obj: BaseModel) -> Any:
-    return obj.model_dump(mode="json", exclude_defaults=True)
+    data = obj.model_dump(mode="json", exclude_defaults=True)
+    _keep_discriminators(obj, data)
+    return data
+
+
+def _keep_discriminators(obj: Any, data: Any) -> None:
+    """Put back ``type`` fields dropped for being defaults: they tell tool kinds apart."""
+    if isinstance(obj, BaseModel) and isinstance(data, dict):
+        if "type" in type(obj).model_fields and "type" not in data:
+            data["type"] = getattr(obj, "type")  # noqa: B009 - any model with a type field
+        for name in type(obj).model_fields:
+            if name in data:
+                _keep_discriminators(getattr(obj, name), data[name])
+    elif isinstance(obj, dict) and isinstance(data, dict):
+        for key, value in obj.items():
+            if key in data:
+                _keep_discriminators(value, data[key])
+    elif isinstance(obj, list | tuple) and isinstance(data, list):
+        for value, item in zip(obj, data, strict=False):
+            _keep_discriminators(value, item)
 
 
 def canonical_json(obj: BaseModel | Any) -> str:

@@ -15,8 +15,22 @@ from agentspec.ir.models import Agent, CommandTool, McpTool, Package, Prompt, Se
 from agentspec.ir.suggest import suggest
 
 SCALAR_TYPES = frozenset(
-    {"string", "str", "int", "integer", "float", "number", "bool", "boolean", "object", "map",
-     "list", "array", "any", "json"}
+    {
+        "string",
+        "str",
+        "int",
+        "integer",
+        "float",
+        "number",
+        "bool",
+        "boolean",
+        "object",
+        "map",
+        "list",
+        "array",
+        "any",
+        "json",
+    }
 )
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
@@ -54,12 +68,12 @@ def _problems(package: Package) -> Iterator[Problem]:
                     )
         tool = skill.tool
         if isinstance(tool, McpTool) and "/" in tool.server_tool:
-            server = tool.server_tool.split("/", 1)[0]
-            if server not in package.mcp_servers:
+            wanted = tool.server_tool.split("/", 1)[0]
+            if wanted not in package.mcp_servers:
                 yield Problem(
                     (*base, "tool", "server_tool"),
-                    f'MCP server "{server}" not found in tool reference "{tool.server_tool}"',
-                    suggest(server, package.mcp_servers),
+                    f'MCP server "{wanted}" not found in tool reference "{tool.server_tool}"',
+                    suggest(wanted, package.mcp_servers),
                 )
         if isinstance(tool, CommandTool):
             for env_name, secret in tool.secrets.items():
@@ -69,20 +83,20 @@ def _problems(package: Package) -> Iterator[Problem]:
                         f'secret "{secret}" not found',
                         suggest(secret, package.secrets),
                     )
-    for name, server in package.mcp_servers.items():
+    for server_name, server in package.mcp_servers.items():
         if server.auth and server.auth not in package.secrets:
             yield Problem(
-                ("mcp_servers", name, "auth"),
+                ("mcp_servers", server_name, "auth"),
                 f'secret "{server.auth}" not found',
                 suggest(server.auth, package.secrets),
             )
-    for name, typedef in package.types.items():
-        for index, field in enumerate(typedef.fields):
-            if field.type not in SCALAR_TYPES and field.type not in package.types:
+    for type_name, typedef in package.types.items():
+        for index, type_field in enumerate(typedef.fields):
+            if type_field.type not in SCALAR_TYPES and type_field.type not in package.types:
                 yield Problem(
-                    ("types", name, "fields", index, "type"),
-                    f'type "{name}" field "{field.name}" has unknown type "{field.type}"',
-                    suggest(field.type, [*SCALAR_TYPES, *package.types]),
+                    ("types", type_name, "fields", index, "type"),
+                    f'type "{type_name}" field "{type_field.name}" has unknown type "{type_field.type}"',
+                    suggest(type_field.type, [*SCALAR_TYPES, *package.types]),
                 )
 
 
@@ -95,7 +109,8 @@ def _check_prompt(name: str, prompt: Prompt) -> Iterator[Problem]:
             yield Problem(
                 ("prompts", name, "content"),
                 f'prompt "{name}" references undeclared variable {{{{{var}}}}}',
-                suggest(var, declared) or "declare it under variables",
+                suggest(var, declared, close_only=True)
+                or f"declare it under variables; declared: {', '.join(sorted(declared))}",
             )
 
 
@@ -104,12 +119,16 @@ def _check_agent(package: Package, name: str, agent: Agent) -> Iterator[Problem]
     prompt = package.prompts.get(agent.prompt)
     if prompt is None:
         yield Problem(
-            (*base, "prompt"), f'prompt "{agent.prompt}" not found', suggest(agent.prompt, package.prompts)
+            (*base, "prompt"),
+            f'prompt "{agent.prompt}" not found',
+            suggest(agent.prompt, package.prompts),
         )
     for index, skill in enumerate(agent.skills):
         if skill not in package.skills:
             yield Problem(
-                (*base, "skills", index), f'skill "{skill}" not found', suggest(skill, package.skills)
+                (*base, "skills", index),
+                f'skill "{skill}" not found',
+                suggest(skill, package.skills),
             )
     if agent.fallback and agent.fallback not in package.agents:
         yield Problem(
@@ -127,7 +146,9 @@ def _check_agent(package: Package, name: str, agent: Agent) -> Iterator[Problem]
     key = agent.model.api_key
     if isinstance(key, SecretRef) and key.source == "secret" and key.key not in package.secrets:
         yield Problem(
-            (*base, "model", "api_key"), f'secret "{key.key}" not found', suggest(key.key, package.secrets)
+            (*base, "model", "api_key"),
+            f'secret "{key.key}" not found',
+            suggest(key.key, package.secrets),
         )
     if prompt is not None and prompt.variables:
         declared = {v.name for v in prompt.variables}

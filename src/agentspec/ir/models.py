@@ -14,10 +14,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=128)]
+Int = Annotated[int, Strict()]
+"""An integer that refuses booleans and numeric strings (``max_turns: yes`` is an error)."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -32,7 +34,9 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
-            raise ValueError(f"invalid duration {value!r}: use a number of seconds or '500ms', '30s', '2m', '1h'")
+            raise ValueError(
+                f"invalid duration {value!r}: use a number of seconds or '500ms', '30s', '2m', '1h'"
+            )
         return float(match.group(1)) * _UNIT[match.group(2)]
     return value
 
@@ -91,6 +95,7 @@ class Secret(_Model):
 
 # --------------------------------------------------------------------------- prompts, types
 
+
 class Variable(_Model):
     name: Name
     type: str = "string"
@@ -133,6 +138,7 @@ class TypeDef(_Model):
 
 
 # --------------------------------------------------------------------------- skills / tools
+
 
 class PythonTool(_Model):
     """A Python callable, ``module:function`` (module resolved relative to the project)."""
@@ -237,17 +243,47 @@ class MCPServer(_Model):
 
 # --------------------------------------------------------------------------- models, agents
 
+MODEL_PROVIDERS: tuple[str, ...] = ("openai", "anthropic", "scripted", "replay")
+MODEL_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("gpt-", "openai"),
+    ("chatgpt-", "openai"),
+    ("o1", "openai"),
+    ("o3", "openai"),
+    ("o4", "openai"),
+    ("claude-", "anthropic"),
+)
+
+
+def split_model_string(text: str) -> tuple[str, str] | None:
+    """``(provider, model name)`` from ``provider:name``, ``provider/name``, a bare provider or a
+    known model-name prefix (``gpt-4o`` -> openai, ``claude-...`` -> anthropic); else ``None``.
+
+    The provider is lower-cased but not checked against :data:`MODEL_PROVIDERS`.
+    """
+    text = text.strip()
+    for separator in (":", "/"):
+        head, found, tail = text.partition(separator)
+        if found and (separator == ":" or head.lower() in MODEL_PROVIDERS):
+            return head.lower(), tail
+    if text.lower() in MODEL_PROVIDERS:
+        return text.lower(), ""
+    for prefix, provider in MODEL_PREFIXES:
+        if text.startswith(prefix):
+            return provider, text
+    return None
+
+
 class ModelConfig(_Model):
     """Which model an agent talks to. ``provider`` picks the adapter (one file per provider)."""
 
     provider: Literal["openai", "anthropic", "scripted", "replay"]
     name: str = ""
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: Int | None = Field(default=None, gt=0)
     base_url: str | None = None
     api_key: SecretRef | None = None
     timeout: Duration | None = None
-    max_retries: int = Field(default=3, ge=0, le=20)
+    max_retries: Int = Field(default=3, ge=0, le=20)
     script: tuple[dict[str, Any], ...] = ()
     """Scripted model only: responses or rules (see ``agentspec.models.scripted``)."""
 
@@ -258,7 +294,7 @@ class ModelConfig(_Model):
 
 class Memory(_Model):
     strategy: Literal["sliding_window", "summary"] = "sliding_window"
-    max_messages: int = Field(default=50, gt=0, le=100_000)
+    max_messages: Int = Field(default=50, gt=0, le=100_000)
 
 
 class Delegate(_Model):
@@ -274,13 +310,13 @@ class Agent(_Model):
     model: ModelConfig
     skills: tuple[Name, ...] = ()
     strategy: Annotated[Strategy, BeforeValidator(_strategy)] = "react"
-    max_turns: int = Field(default=10, gt=0, le=10_000)
+    max_turns: Int = Field(default=10, gt=0, le=10_000)
     timeout: Duration | None = None
-    token_budget: int | None = Field(default=None, gt=0)
+    token_budget: Int | None = Field(default=None, gt=0)
     temperature: float | None = Field(default=None, ge=0, le=2)
     stream: bool = True
     on_error: Literal["retry", "fail", "fallback"] = "fail"
-    max_retries: int = Field(default=2, ge=0, le=20)
+    max_retries: Int = Field(default=2, ge=0, le=20)
     fallback: Name | None = None
     memory: Memory = Field(default_factory=Memory)
     delegates: tuple[Delegate, ...] = ()

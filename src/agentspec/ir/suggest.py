@@ -1,4 +1,4 @@
-""""Did you mean" suggestions for unknown names."""
+""" "Did you mean" suggestions for unknown names."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def levenshtein(a: str, b: str) -> int:
     return previous[-1]
 
 
-def suggest(name: str, candidates: Iterable[str]) -> str:
-    """A hint: ``did you mean "x"?``, else ``available: a, b``, else ``""`` (no candidates)."""
+def suggest(name: str, candidates: Iterable[str], *, close_only: bool = False) -> str:
+    """A hint: ``did you mean "x"?``, else ``available: a, b`` (unless ``close_only``), else ``""``."""
     ordered = sorted(set(candidates))
     if not ordered:
         return ""
@@ -31,6 +31,8 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
             best, best_distance = candidate, distance
     if best:
         return f'did you mean "{best}"?'
+    if close_only:
+        return ""
     shown = ordered[:12]
     more = f" (and {len(ordered) - len(shown)} more)" if len(ordered) > len(shown) else ""
     return "available: " + ", ".join(shown) + more

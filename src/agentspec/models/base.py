@@ -128,7 +128,9 @@ class Usage:
         )
 
 
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "content_filter", "error"]
+StopReason = Literal[
+    "end_turn", "tool_use", "max_tokens", "stop_sequence", "content_filter", "error"
+]
 
 
 @dataclass(slots=True)

@@ -140,7 +140,9 @@ class Store(ABC):
         """Newest first. ``cursor`` is opaque, taken from a previous page's ``next_cursor``."""
 
     @abstractmethod
-    async def get_events(self, run_id: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
+    async def get_events(
+        self, run_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
         """Events of a run with ``seq > after``, in order."""
 
     # sessions -------------------------------------------------------------------------
@@ -148,7 +150,9 @@ class Store(ABC):
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
 
     @abstractmethod
-    async def list_sessions(self, *, agent: str | None = None, limit: int = 100) -> list[SessionRecord]:
+    async def list_sessions(
+        self, *, agent: str | None = None, limit: int = 100
+    ) -> list[SessionRecord]:
         """Most recently updated first."""
 
     @abstractmethod
@@ -156,5 +160,7 @@ class Store(ABC):
         """Delete a session and its messages. Returns whether it existed."""
 
     @abstractmethod
-    async def get_messages(self, session_id: str, *, last: int | None = None) -> list[MessageRecord]:
+    async def get_messages(
+        self, session_id: str, *, last: int | None = None
+    ) -> list[MessageRecord]:
         """Messages in order; with ``last``, only the final ``last`` of them."""

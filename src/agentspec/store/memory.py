@@ -89,7 +89,9 @@ class MemoryStore(Store):
         next_cursor = base64.urlsafe_b64encode(str(index + 1).encode()).decode() if more else None
         return RunPage(found, next_cursor)
 
-    async def get_events(self, run_id: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
+    async def get_events(
+        self, run_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
         events = self._events.get(run_id, [])
         start = bisect_right(events, after, key=lambda e: e.seq) if after else 0
         end = None if limit is None else start + limit
@@ -98,7 +100,9 @@ class MemoryStore(Store):
     async def get_session(self, session_id: str) -> SessionRecord | None:
         return self._sessions.get(session_id)
 
-    async def list_sessions(self, *, agent: str | None = None, limit: int = 100) -> list[SessionRecord]:
+    async def list_sessions(
+        self, *, agent: str | None = None, limit: int = 100
+    ) -> list[SessionRecord]:
         sessions = [s for s in self._sessions.values() if agent is None or s.agent == agent]
         sessions.sort(key=lambda s: s.updated_at, reverse=True)
         return sessions[:limit]
@@ -107,6 +111,8 @@ class MemoryStore(Store):
         self._messages.pop(session_id, None)
         return self._sessions.pop(session_id, None) is not None
 
-    async def get_messages(self, session_id: str, *, last: int | None = None) -> list[MessageRecord]:
+    async def get_messages(
+        self, session_id: str, *, last: int | None = None
+    ) -> list[MessageRecord]:
         messages = self._messages.get(session_id, [])
         return list(messages[-last:] if last else messages)

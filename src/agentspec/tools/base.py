@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ToolContext:
     """Who is calling. ``idempotency_key`` is stable across resumes of the same run.
 
@@ -57,6 +57,9 @@ class Tool(ABC):
     description: str
     parameters: dict[str, Any]
     timeout: float | None = None
+    enforces_timeout: bool = False
+    """True when the tool stops itself at ``timeout`` (killing its process, closing its
+    connection); the engine then waits one extra second so the tool's own message wins."""
 
     @abstractmethod
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> Any:

@@ -109,12 +109,17 @@ class FunctionTool(Tool):
                 self._context_param = param.name
                 continue
             default = ... if param.default is inspect.Parameter.empty else param.default
-            fields[param.name] = (annotation, FieldInfo(default=default, description=docs.get(param.name)))
+            fields[param.name] = (
+                annotation,
+                FieldInfo(default=default, description=docs.get(param.name)),
+            )
         config = ConfigDict(extra="forbid", arbitrary_types_allowed=False)
         try:
             return create_model(f"{self.name}_args", __config__=config, **fields)
         except Exception as exc:
-            raise UsageError(f"tool {self.name!r}: cannot build a schema from its signature: {exc}") from None
+            raise UsageError(
+                f"tool {self.name!r}: cannot build a schema from its signature: {exc}"
+            ) from None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)

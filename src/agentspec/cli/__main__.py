@@ -1,0 +1,3 @@
+from agentspec.cli.app import main
+
+main()

@@ -1,0 +1,541 @@
+"""The :class:`Runtime`: built from an IR package, it executes runs and owns sessions and stores.
+
+Usage:
+    ```python
+    async with Runtime(package, settings=Settings(store="memory")) as runtime:
+        result = await runtime.run("assistant", "What is 2 + 3?")
+        handle = runtime.start("assistant", "Hello")   # stream events live
+        async for event in handle: ...
+    ```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from agentspec.engine import events as ev
+from agentspec.engine.compile import CompiledAgent, compile_agent
+from agentspec.engine.persist import Persister
+from agentspec.engine.react import run_react
+from agentspec.engine.result import RunResult, fold
+from agentspec.engine.run import Listener, RunHandle, RunState
+from agentspec.engine.settings import Settings
+from agentspec.exceptions import (
+    AgentspecError,
+    RunCancelled,
+    RunError,
+    RunTimeout,
+    StoreError,
+    UsageError,
+)
+from agentspec.ir.canonical import ir_hash
+from agentspec.ir.models import Package
+from agentspec.models.base import Message, Model
+from agentspec.secrets.resolver import SecretResolver
+from agentspec.store.base import (
+    MessageRecord,
+    RunPage,
+    RunRecord,
+    RunStatus,
+    RunUpdate,
+    SessionRecord,
+    Store,
+)
+from agentspec.tools.function import FunctionTool
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{os.urandom(10).hex()}"
+
+
+class Runtime:
+    """Executes runs of a package's agents. One per process is typical; it is cheap to share."""
+
+    def __init__(
+        self,
+        package: Package,
+        *,
+        settings: Settings | None = None,
+        store: Store | None = None,
+        functions: Mapping[str, FunctionTool] | None = None,
+        base_dir: Path | str | None = None,
+        secrets: SecretResolver | None = None,
+        models: Mapping[str, Model] | None = None,
+    ) -> None:
+        """Args:
+        package: the validated IR package.
+        settings: store URL, tool timeout, model override.
+        store: an opened-or-not store instance (overrides ``settings.store``).
+        functions: Python tools by skill name (front-ends pass what they imported).
+        base_dir: the project directory (relative paths of tools and secrets).
+        secrets: a resolver (default: environment and files, per the package's secrets).
+        models: model instances by agent name, replacing what the spec declares (tests,
+            Python-defined models such as ``ScriptedModel(fn)``).
+        """
+        self.package = package
+        self.settings = settings or Settings()
+        self.base_dir = Path(base_dir) if base_dir else Path.cwd()
+        self.secrets = secrets or SecretResolver(package.secrets, base_dir=self.base_dir)
+        self.ir_hash = ir_hash(package)
+        self._functions = dict(functions or {})
+        self._models = dict(models or {})
+        self._store = store
+        self._persister: Persister | None = None
+        self._compiled: dict[str, CompiledAgent] = {}
+        self._listeners: list[Listener] = []
+        self._session_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._started = False
+        self._start_lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task[RunResult]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Runtime:
+        await self.start_up()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start_up(self) -> None:
+        """Open and migrate the store. Called automatically by the first run."""
+        if self._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._started:
+                return
+            if self._store is None:
+                from agentspec.store import open_store
+
+                self._store = open_store(self.settings.store)
+            await self._store.setup()
+            self._persister = Persister(self._store)
+            self._persister.start()
+            self._started = True
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self._persister is not None:
+            await self._persister.close()
+        for compiled in self._compiled.values():
+            with contextlib.suppress(Exception):
+                await compiled.model.aclose()
+            for tool in compiled.tools.values():
+                with contextlib.suppress(Exception):
+                    await tool.aclose()
+        self._compiled.clear()
+        if self._store is not None:
+            await self._store.close()
+        self._started = False
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise UsageError(
+                "the runtime is not started: use 'async with Runtime(...)' or await start_up()"
+            )
+        return self._store
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Observe every event of every run (telemetry, audit). Returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def agent(self, name: str) -> CompiledAgent:
+        compiled = self._compiled.get(name)
+        if compiled is None:
+            compiled = compile_agent(
+                self.package,
+                name,
+                functions=self._functions,
+                secrets=self.secrets,
+                base_dir=self.base_dir,
+                model_override=self.settings.model_override,
+                model=self._models.get(name),
+            )
+            self._compiled[name] = compiled
+        return compiled
+
+    # ------------------------------------------------------------------ runs
+    async def run(
+        self,
+        agent: str,
+        input: str,
+        *,
+        session_id: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        listener: Listener | None = None,
+        raise_on_failure: bool = True,
+    ) -> RunResult:
+        """Run ``agent`` on ``input`` and return its result.
+
+        Raises the run's error (a :class:`RunError` carrying ``run_id`` and ``result``) when the
+        run fails, unless ``raise_on_failure`` is false. Usage problems (unknown agent, missing
+        prompt variable) raise :class:`UsageError` before any run is created.
+        """
+        if not self._started:
+            await self.start_up()
+        compiled = self.agent(agent)
+        system = compiled.system_prompt(variables)
+        run_id = new_id("run")
+        result = await self._execute(
+            run_id, compiled, system, input, session_id, dict(variables or {}), listener
+        )
+        if raise_on_failure and result.status != "completed":
+            raise _error_for(result)
+        return result
+
+    def start(
+        self,
+        agent: str,
+        input: str,
+        *,
+        session_id: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+    ) -> RunHandle:
+        """Start a run in the background and return a handle to stream its events."""
+        compiled = self.agent(agent)
+        system = compiled.system_prompt(variables)
+        handle = RunHandle(new_id("run"))
+
+        async def go() -> RunResult:
+            if not self._started:
+                await self.start_up()
+            return await self._execute(
+                handle.run_id,
+                compiled,
+                system,
+                input,
+                session_id,
+                dict(variables or {}),
+                handle._push,
+            )
+
+        task = asyncio.get_running_loop().create_task(go(), name=f"agentspec-{handle.run_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        handle.task = task
+        return handle
+
+    async def _execute(
+        self,
+        run_id: str,
+        compiled: CompiledAgent,
+        system: str,
+        input: str,
+        session_id: str | None,
+        variables: dict[str, Any],
+        listener: Listener | None,
+    ) -> RunResult:
+        if session_id is None:
+            return await self._execute_locked(
+                run_id, compiled, system, input, "", variables, listener
+            )
+        lock = self._acquire_session_lock(session_id)
+        try:
+            async with lock:
+                return await self._execute_locked(
+                    run_id, compiled, system, input, session_id, variables, listener
+                )
+        finally:
+            self._release_session_lock(session_id)
+
+    async def _execute_locked(
+        self,
+        run_id: str,
+        compiled: CompiledAgent,
+        system: str,
+        input: str,
+        session_id: str,
+        variables: dict[str, Any],
+        listener: Listener | None,
+    ) -> RunResult:
+        assert self._persister is not None
+        persister = self._persister
+        spec = compiled.agent
+        now = time.time()
+        session: SessionRecord | None = None
+        history: list[Message] = []
+        if session_id:
+            session = await self.store.get_session(session_id)
+            if session is None:
+                session = SessionRecord(session_id, spec.name, now, now)
+            elif session.agent != spec.name:
+                raise UsageError(
+                    f"session {session_id!r} belongs to agent {session.agent!r}, not {spec.name!r}"
+                )
+            if session.message_count:
+                records = await self.store.get_messages(session_id, last=spec.memory.max_messages)
+                history = _window([Message.from_dict(r.message) for r in records])
+        listeners = self._listeners if listener is None else [*self._listeners, listener]
+        state = RunState(run_id, spec.name, os.urandom(16).hex(), persister, listeners, session_id)
+        persister.add_run(
+            RunRecord(
+                run_id,
+                spec.name,
+                self.package.name,
+                self.ir_hash,
+                "running",
+                session_id,
+                input,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        state.emit(
+            ev.RUN_STARTED,
+            {
+                "agent": spec.name,
+                "fqn": compiled.fqn,
+                "package": self.package.name,
+                "ir_hash": self.ir_hash,
+                "input": input,
+                "variables": variables,
+                "session_id": session_id,
+                "model": compiled.model.label,
+                "strategy": spec.strategy,
+            },
+        )
+        messages = [*history, Message("user", input)]
+        first_new = len(history)
+        status: RunStatus = "completed"
+        output = ""
+        error_code = ""
+        error_text = ""
+        cancelled = False
+        try:
+            output, compiled, messages, first_new = await self._drive(
+                state, compiled, system, messages, first_new, history, input
+            )
+        except asyncio.CancelledError:
+            cancelled = True
+            status, error_code, error_text = "cancelled", "cancelled", "the run was cancelled"
+        except RunError as exc:
+            status, error_code, error_text = "failed", exc.code, str(exc)
+        except AgentspecError as exc:
+            status, error_code, error_text = "failed", exc.code, str(exc)
+        except Exception as exc:  # a bug must still leave a consistent log
+            status, error_code, error_text = (
+                "failed",
+                "internal_error",
+                f"{type(exc).__name__}: {exc}",
+            )
+        duration = state.elapsed_ms()
+        usage = state.usage.to_dict()
+        if status == "completed":
+            state.emit(
+                ev.RUN_COMPLETED,
+                {
+                    "output": output,
+                    "turns": state.turns,
+                    "usage": usage,
+                    "duration_ms": round(duration, 3),
+                },
+            )
+        else:
+            state.emit(
+                ev.RUN_FAILED,
+                {
+                    "error": error_code,
+                    "message": self.secrets.redact(error_text),
+                    "turns": state.turns,
+                    "usage": usage,
+                    "duration_ms": round(duration, 3),
+                },
+            )
+        u = state.usage
+        persister.add_update(
+            RunUpdate(
+                run_id,
+                status,
+                time.time(),
+                output,
+                error_text if status != "completed" else "",
+                state.turns,
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_read_tokens,
+                u.cache_write_tokens,
+            )
+        )
+        if session is not None and status == "completed":
+            new = messages[first_new:]
+            base = session.message_count
+            stamp = time.time()
+            persister.add_messages(
+                [
+                    MessageRecord(session_id, base + i + 1, m.to_dict(), run_id, stamp)
+                    for i, m in enumerate(new)
+                ]
+            )
+            session.message_count = base + len(new)
+            session.updated_at = stamp
+            persister.add_session(session)
+        elif session is not None and session.message_count == 0:
+            persister.add_session(session)
+        try:
+            await persister.flush()
+        except StoreError:
+            if cancelled:
+                raise asyncio.CancelledError() from None
+            raise
+        if cancelled:
+            raise asyncio.CancelledError()
+        return fold(state.events)
+
+    async def _drive(
+        self,
+        state: RunState,
+        compiled: CompiledAgent,
+        system: str,
+        messages: list[Message],
+        first_new: int,
+        history: list[Message],
+        input: str,
+    ) -> tuple[str, CompiledAgent, list[Message], int]:
+        """Run the strategy under the agent's timeout; hand over to the fallback agent on failure."""
+        seen = {compiled.agent.name}
+        while True:
+            spec = compiled.agent
+            try:
+                if spec.timeout is not None:
+                    try:
+                        async with asyncio.timeout(spec.timeout):
+                            output = await self._strategy(state, compiled, system, messages)
+                    except TimeoutError:
+                        raise RunTimeout(f"run timed out after {spec.timeout:g}s") from None
+                else:
+                    output = await self._strategy(state, compiled, system, messages)
+                return output, compiled, messages, first_new
+            except RunError as exc:
+                target = spec.fallback if spec.on_error == "fallback" else None
+                if target is None or target in seen:
+                    raise
+                seen.add(target)
+                state.emit(
+                    ev.RUN_FALLBACK,
+                    {"from": spec.name, "to": target, "error": exc.code, "message": str(exc)},
+                )
+                compiled = self.agent(target)
+                system = compiled.system_prompt(None)
+                messages = [*history, Message("user", input)]
+                first_new = len(history)
+
+    async def _strategy(
+        self, state: RunState, compiled: CompiledAgent, system: str, messages: list[Message]
+    ) -> str:
+        strategy = compiled.agent.strategy
+        if strategy != "react":
+            raise UsageError(
+                f"agent {compiled.agent.name!r}: strategy {strategy!r} is not available yet "
+                "(only 'react' is implemented in this release)"
+            )
+        return await run_react(
+            state, compiled, system, messages, tool_timeout=self.settings.tool_timeout
+        )
+
+    # ------------------------------------------------------------------ sessions
+    def _acquire_session_lock(self, session_id: str) -> asyncio.Lock:
+        lock, users = self._session_locks.get(session_id, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._session_locks[session_id] = (lock, users + 1)
+        return lock
+
+    def _release_session_lock(self, session_id: str) -> None:
+        lock, users = self._session_locks[session_id]
+        if users <= 1:
+            del self._session_locks[session_id]
+        else:
+            self._session_locks[session_id] = (lock, users - 1)
+
+    async def create_session(
+        self,
+        agent: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> SessionRecord:
+        if agent not in self.package.agents:
+            self.agent(agent)  # raises UsageError with a suggestion
+        if not self._started:
+            await self.start_up()
+        assert self._persister is not None
+        now = time.time()
+        session = SessionRecord(session_id or new_id("sess"), agent, now, now, dict(metadata or {}))
+        self._persister.add_session(session)
+        await self._persister.flush()
+        return session
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        if not self._started:
+            await self.start_up()
+        return await self.store.get_session(session_id)
+
+    async def list_sessions(
+        self, *, agent: str | None = None, limit: int = 100
+    ) -> list[SessionRecord]:
+        if not self._started:
+            await self.start_up()
+        return await self.store.list_sessions(agent=agent, limit=limit)
+
+    async def delete_session(self, session_id: str) -> bool:
+        if not self._started:
+            await self.start_up()
+        assert self._persister is not None
+        await self._persister.flush()
+        return await self.store.delete_session(session_id)
+
+    async def session_messages(self, session_id: str, *, last: int | None = None) -> list[Message]:
+        if not self._started:
+            await self.start_up()
+        return [
+            Message.from_dict(r.message)
+            for r in await self.store.get_messages(session_id, last=last)
+        ]
+
+    # ------------------------------------------------------------------ stored runs
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        if not self._started:
+            await self.start_up()
+        return await self.store.get_run(run_id)
+
+    async def list_runs(self, **filters: Any) -> RunPage:
+        if not self._started:
+            await self.start_up()
+        return await self.store.list_runs(**filters)
+
+    async def get_events(self, run_id: str, *, after: int = 0) -> list[ev.Event]:
+        if not self._started:
+            await self.start_up()
+        return await self.store.get_events(run_id, after=after)
+
+
+def _window(messages: list[Message]) -> list[Message]:
+    """Drop leading messages until the window starts at a user turn (no orphan tool results)."""
+    for index, message in enumerate(messages):
+        if message.role == "user":
+            return messages[index:]
+    return []
+
+
+_ERROR_TYPES: dict[str, type[RunError]] = {"timeout": RunTimeout, "cancelled": RunCancelled}
+
+
+def _error_for(result: RunResult) -> RunError:
+    error = _ERROR_TYPES.get(result.error, RunError)(result.error_message or result.error)
+    error.code = result.error or "internal_error"
+    error.run_id = result.run_id
+    error.result = result
+    return error

@@ -1,0 +1,62 @@
+"""The ``replay`` model: answers from the ``model.response`` events of a recorded run.
+
+Each call returns the next recorded response, in order, streamed as the recorded deltas. A call the recording does not have,
+or one sent with a different number of messages than recorded, raises
+:class:`~agentspec.exceptions.ScriptMismatch`: the run has diverged from its recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+
+from agentspec.engine.events import MODEL_REQUEST, MODEL_RESPONSE, MODEL_TEXT, Event
+from agentspec.exceptions import ScriptMismatch
+from agentspec.models.base import Model, ModelRequest, ModelResponse, StreamItem, TextDelta
+
+
+class ReplayModel(Model):
+    provider = "replay"
+
+    def __init__(self, events: Iterable[Event], *, name: str = "") -> None:
+        self.name = name
+        self._requests: list[int] = []
+        self._responses: list[ModelResponse] = []
+        self._deltas: list[list[str]] = []
+        pending: list[str] = []
+        for event in events:
+            if event.type == MODEL_REQUEST:
+                self._requests.append(int(event.data.get("messages", -1)))
+                pending = []
+            elif event.type == MODEL_TEXT:
+                pending.append(event.data["text"])
+            elif event.type == MODEL_RESPONSE:
+                self._responses.append(ModelResponse.from_dict(event.data))
+                self._deltas.append(pending)
+                pending = []
+        self._cursor = 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self._responses) - self._cursor
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        index = self._cursor
+        if index >= len(self._responses):
+            raise ScriptMismatch(
+                f"replay: the recording has {len(self._responses)} model call(s) but call "
+                f"{index + 1} was made",
+                provider="replay",
+            )
+        recorded = self._requests[index] if index < len(self._requests) else -1
+        if recorded >= 0 and recorded != len(request.messages):
+            raise ScriptMismatch(
+                f"replay: call {index + 1} sent {len(request.messages)} message(s), the recording "
+                f"sent {recorded}",
+                provider="replay",
+            )
+        self._cursor += 1
+        response = self._responses[index]
+        if request.stream:
+            for text in self._deltas[index]:
+                yield TextDelta(text)
+        yield response

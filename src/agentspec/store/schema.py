@@ -1,0 +1,209 @@
+"""The SQL schema shared by every SQL backend (SQLite, PostgreSQL), and record <-> row mapping.
+
+This module describes the *current* schema; the Alembic history under
+``agentspec/store/migrations/versions`` is what actually creates it, and a test checks that
+the two agree. When adding a migration, update the tables here and bump
+:data:`SCHEMA_REVISION` to the new head revision.
+
+JSON payloads (event data, session metadata, messages) are stored as compact TEXT so that
+the same schema works everywhere without dialect JSON types. On SQLite every table is
+``WITHOUT ROWID`` (clustered on its primary key): one B-tree per table instead of two, which
+makes commits write fewer pages; other dialects ignore the option.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+)
+
+from agentspec.engine.events import Event
+from agentspec.store.base import MessageRecord, RunRecord, RunUpdate, SessionRecord, WriteBatch
+
+SCHEMA_REVISION = "0001"
+"""The Alembic head revision this code expects; opening a database at it skips Alembic."""
+
+metadata = MetaData(naming_convention={"pk": "pk_%(table_name)s"})
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("agent", String, nullable=False),
+    Column("package", String, nullable=False),
+    Column("ir_hash", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("session_id", String, nullable=False),
+    Column("parent_run_id", String, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("turns", Integer, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cache_read_tokens", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False),
+    Index("ix_runs_tenant_created", "tenant", "created_at"),
+    Index("ix_runs_agent_created", "agent", "created_at"),
+    Index("ix_runs_status", "status"),
+    Index("ix_runs_session", "session_id"),
+    sqlite_with_rowid=False,
+)
+
+run_events = Table(
+    "run_events",
+    metadata,
+    Column(
+        "run_id",
+        String,
+        ForeignKey("runs.id", ondelete="CASCADE", name="fk_run_events_run"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", Double, nullable=False),
+    Column("type", String, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("trace_id", String, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("agent", String, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("message_count", Integer, nullable=False),
+    Index("ix_sessions_agent_updated", "agent", "updated_at"),
+    sqlite_with_rowid=False,
+)
+
+session_messages = Table(
+    "session_messages",
+    metadata,
+    Column(
+        "session_id",
+        String,
+        ForeignKey("sessions.id", ondelete="CASCADE", name="fk_session_messages_session"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("run_id", String, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("message", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+RUN_COLUMNS = tuple(column.name for column in runs.c)
+EVENT_COLUMNS = tuple(column.name for column in run_events.c)
+SESSION_COLUMNS = tuple(column.name for column in sessions.c)
+MESSAGE_COLUMNS = tuple(column.name for column in session_messages.c)
+RUN_UPDATE_ORDER = (
+    "status", "output", "error", "updated_at", "turns", "input_tokens", "output_tokens",
+    "cache_read_tokens", "cache_write_tokens", "run_id",
+)  # fmt: skip
+"""Parameter order of a run update row: the columns it sets, then the run id."""
+SESSION_UPSERT_COLUMNS = ("updated_at", "message_count", "metadata")
+"""The columns an upsert of an existing session changes."""
+
+
+class BatchRows:
+    """A :class:`WriteBatch` as positional rows, in the column order of each table.
+
+    A run update for a run inserted by the same batch is folded into the inserted row,
+    which stores exactly what inserting and then updating would.
+    """
+
+    __slots__ = ("events", "messages", "run_updates", "runs", "sessions")
+
+    def __init__(self, batch: WriteBatch) -> None:
+        updates = {u.run_id: u for u in batch.run_updates}
+        self.runs = [_run_row(r, updates.pop(r.id, None)) for r in batch.runs]
+        self.events = [
+            (e.run_id, e.seq, e.ts, e.type, dumps(e.data), e.trace_id) for e in batch.events
+        ]
+        self.run_updates = [
+            (u.status, u.output, u.error, u.updated_at, u.turns, u.input_tokens,
+             u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.run_id)
+            for u in updates.values()
+        ]  # fmt: skip
+        self.sessions = [
+            (s.id, s.tenant, s.agent, s.created_at, s.updated_at, dumps(s.metadata),
+             s.message_count)
+            for s in batch.sessions
+        ]  # fmt: skip
+        self.messages = [
+            (m.session_id, m.seq, m.run_id, m.created_at, dumps(m.message)) for m in batch.messages
+        ]
+
+
+def _run_row(r: RunRecord, u: RunUpdate | None) -> tuple[Any, ...]:
+    if u is None:
+        return (
+            r.id, r.tenant, r.agent, r.package, r.ir_hash, r.status, r.session_id,
+            r.parent_run_id, r.input, r.output, r.error, r.created_at, r.updated_at, r.turns,
+            r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens,
+        )  # fmt: skip
+    return (
+        r.id, r.tenant, r.agent, r.package, r.ir_hash, u.status, r.session_id,
+        r.parent_run_id, r.input, u.output, u.error, r.created_at, u.updated_at, u.turns,
+        u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens,
+    )  # fmt: skip
+
+
+def run_record(row: Row[Any]) -> RunRecord:
+    """The :class:`RunRecord` of a ``runs`` row."""
+    return RunRecord(**row._mapping)
+
+
+def event_record(row: Row[Any]) -> Event:
+    """The :class:`Event` of a ``run_events`` row."""
+    return Event(row.run_id, row.seq, row.ts, row.type, loads(row.data), row.trace_id)
+
+
+def session_record(row: Row[Any]) -> SessionRecord:
+    """The :class:`SessionRecord` of a ``sessions`` row."""
+    return SessionRecord(
+        row.id, row.agent, row.created_at, row.updated_at, loads(row.metadata),
+        row.message_count, row.tenant,
+    )  # fmt: skip
+
+
+def message_record(row: Row[Any]) -> MessageRecord:
+    """The :class:`MessageRecord` of a ``session_messages`` row."""
+    return MessageRecord(row.session_id, row.seq, loads(row.message), row.run_id, row.created_at)
+
+
+def dumps(value: Any) -> str:
+    """Serialize ``value`` to the compact JSON text stored in JSON columns.
+
+    Same output as ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``, without
+    building a new encoder per call.
+    """
+    return _ENCODER.encode(value)
+
+
+loads = json.loads

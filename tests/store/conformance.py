@@ -1,0 +1,301 @@
+"""The storage conformance suite: every :class:`~agentspec.store.base.Store` backend must pass it.
+
+A backend's test module subclasses :class:`StoreConformance` and provides an async ``store``
+fixture yielding a set-up, empty store (and closing it afterwards)::
+
+    class TestMyStore(StoreConformance):
+        @pytest.fixture
+        async def store(self):
+            store = MyStore()
+            await store.setup()
+            yield store
+            await store.close()
+
+Runs are always created in ``created_at`` order (ties in ascending id order), the one ordering
+on which every backend's "newest first" agrees.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agentspec.engine.events import Event
+from agentspec.exceptions import StoreError
+from agentspec.store.base import (
+    MessageRecord,
+    RunRecord,
+    RunUpdate,
+    SessionRecord,
+    Store,
+    WriteBatch,
+)
+
+T0 = 1_700_000_000.123456
+
+
+def make_run(index: int, **fields: Any) -> RunRecord:
+    values: dict[str, Any] = {
+        "id": f"run-{index:04d}",
+        "agent": "alpha",
+        "package": "pkg",
+        "ir_hash": "sha256:abc",
+        "created_at": T0 + index,
+        "updated_at": T0 + index,
+    }
+    values.update(fields)
+    return RunRecord(**values)
+
+
+def make_events(run_id: str, first: int, last: int) -> list[Event]:
+    return [
+        Event(run_id, seq, T0 + seq / 1000, "model.text", {"turn": 1, "text": f"chunk {seq}"})
+        for seq in range(first, last + 1)
+    ]
+
+
+def make_message(session_id: str, seq: int) -> MessageRecord:
+    message = {"role": "user" if seq % 2 else "assistant", "content": [{"text": f"m{seq}"}]}
+    return MessageRecord(session_id, seq, message, run_id="run-0001", created_at=T0 + seq)
+
+
+async def all_run_ids(store: Store, limit: int, **filters: Any) -> tuple[list[str], int]:
+    """Walk every page; return the run ids in order and the number of non-empty pages."""
+    ids: list[str] = []
+    pages = 0
+    cursor: str | None = None
+    while True:
+        page = await store.list_runs(limit=limit, cursor=cursor, **filters)
+        assert len(page.runs) <= limit
+        if page.runs:
+            pages += 1
+        ids.extend(run.id for run in page.runs)
+        if page.next_cursor is None:
+            return ids, pages
+        assert pages < 100, "pagination does not terminate"
+        cursor = page.next_cursor
+
+
+class StoreConformance:
+    """Behaviour every store must have. Subclasses provide the ``store`` fixture."""
+
+    # runs and events -------------------------------------------------------------------
+    async def test_write_and_get_run(self, store: Store) -> None:
+        run = make_run(
+            1, status="waiting", session_id="s-1", input="héllo", output="", error="",
+            turns=3, input_tokens=2**40, output_tokens=7, cache_read_tokens=11,
+            cache_write_tokens=13, parent_run_id="run-0000", tenant="acme",
+        )  # fmt: skip
+        await store.write(WriteBatch(runs=[run]))
+        assert await store.get_run(run.id) == run
+        assert await store.get_run("missing") is None
+
+    async def test_empty_batch_is_a_no_op(self, store: Store) -> None:
+        await store.write(WriteBatch())
+        assert (await store.list_runs()).runs == []
+
+    async def test_events_in_order_with_after_and_limit(self, store: Store) -> None:
+        run = make_run(1)
+        await store.write(WriteBatch(runs=[run], events=make_events(run.id, 1, 6)))
+        await store.write(WriteBatch(events=make_events(run.id, 7, 10)))
+        assert await store.get_events(run.id) == make_events(run.id, 1, 10)
+        assert await store.get_events(run.id, after=7) == make_events(run.id, 8, 10)
+        assert await store.get_events(run.id, after=3, limit=2) == make_events(run.id, 4, 5)
+        assert await store.get_events(run.id, limit=1) == make_events(run.id, 1, 1)
+        assert await store.get_events(run.id, after=10) == []
+        assert await store.get_events("missing") == []
+
+    async def test_batch_of_many_runs(self, store: Store) -> None:
+        runs = [make_run(i) for i in range(1, 6)]
+        events = [e for seq in range(1, 4) for run in runs for e in make_events(run.id, seq, seq)]
+        await store.write(WriteBatch(runs=runs, events=events))
+        for run in runs:
+            assert await store.get_run(run.id) == run
+            assert await store.get_events(run.id) == make_events(run.id, 1, 3)
+
+    async def test_run_update_in_a_later_batch(self, store: Store) -> None:
+        run = make_run(1)
+        await store.write(WriteBatch(runs=[run]))
+        update = RunUpdate(
+            run.id, "completed", T0 + 50, output="done", turns=2, input_tokens=100,
+            output_tokens=20, cache_read_tokens=5, cache_write_tokens=6,
+        )  # fmt: skip
+        await store.write(WriteBatch(run_updates=[update, RunUpdate("missing", "failed", T0)]))
+        stored = await store.get_run(run.id)
+        assert stored is not None
+        assert (stored.status, stored.updated_at, stored.output, stored.error) == (
+            "completed", T0 + 50, "done", ""
+        )  # fmt: skip
+        assert (stored.turns, stored.input_tokens, stored.output_tokens) == (2, 100, 20)
+        assert (stored.cache_read_tokens, stored.cache_write_tokens) == (5, 6)
+        assert (stored.created_at, stored.agent, stored.input) == (run.created_at, "alpha", "")
+        assert await store.get_run("missing") is None
+
+    async def test_run_update_in_the_same_batch(self, store: Store) -> None:
+        run = make_run(1, input="question")
+        updates = [
+            RunUpdate(run.id, "waiting", T0 + 10, turns=1),
+            RunUpdate(run.id, "failed", T0 + 20, error="timeout", turns=2, output_tokens=9),
+        ]
+        await store.write(
+            WriteBatch(runs=[run], events=make_events(run.id, 1, 2), run_updates=updates)
+        )
+        stored = await store.get_run(run.id)
+        assert stored is not None
+        assert (stored.status, stored.updated_at, stored.error, stored.output) == (
+            "failed", T0 + 20, "timeout", ""
+        )  # fmt: skip
+        assert (stored.turns, stored.output_tokens, stored.input) == (2, 9, "question")
+
+    async def test_event_data_round_trips_exactly(self, store: Store) -> None:
+        data: dict[str, Any] = {
+            "text": 'naïve café — 日本語 🤖 "quoted" back\\slash\nnewline\ttab \u2028 \x00',
+            "nested": {"list": [1, -2.5, 1e-300, 2**53 + 1, True, False, None, [], {}]},
+            "message": {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+            "ordered": {"z": 1, "a": 2, "m": 3},
+            "float": 0.1 + 0.2,
+        }
+        run = make_run(1)
+        event = Event(run.id, 1, T0, "tool.result", data, trace_id="0af7651916cd43dd")
+        await store.write(WriteBatch(runs=[run], events=[event]))
+        (stored,) = await store.get_events(run.id)
+        assert stored == event
+        assert list(stored.data["ordered"]) == ["z", "a", "m"]
+
+    # listing runs ----------------------------------------------------------------------
+    async def test_list_runs_newest_first_with_filters(self, store: Store) -> None:
+        runs = [
+            make_run(1, agent="alpha", status="completed", session_id="s1"),
+            make_run(2, agent="beta", status="failed", session_id="s1"),
+            make_run(3, agent="alpha", status="running", session_id="s2"),
+            make_run(4, agent="beta", status="completed", session_id=""),
+            make_run(5, agent="alpha", status="completed", session_id="s1"),
+        ]
+        await store.write(WriteBatch(runs=runs))
+
+        async def ids(**filters: Any) -> list[str]:
+            page = await store.list_runs(**filters)
+            assert page.next_cursor is None
+            return [run.id for run in page.runs]
+
+        assert await ids() == ["run-0005", "run-0004", "run-0003", "run-0002", "run-0001"]
+        assert await ids(agent="alpha") == ["run-0005", "run-0003", "run-0001"]
+        assert await ids(status="completed") == ["run-0005", "run-0004", "run-0001"]
+        assert await ids(session_id="s1") == ["run-0005", "run-0002", "run-0001"]
+        assert await ids(agent="alpha", status="completed", session_id="s1") == [
+            "run-0005", "run-0001"
+        ]  # fmt: skip
+        assert await ids(agent="nobody") == []
+        page = await store.list_runs(limit=2)
+        assert [run.id for run in page.runs] == ["run-0005", "run-0004"]
+        assert page.next_cursor is not None
+
+    async def test_list_runs_cursor_pages_through_everything(self, store: Store) -> None:
+        runs = [make_run(i, created_at=T0 + i // 3) for i in range(25)]  # ties of three
+        await store.write(WriteBatch(runs=runs))
+        expected = [run.id for run in reversed(runs)]
+        ids, pages = await all_run_ids(store, limit=10)
+        assert ids == expected
+        assert pages == 3
+
+    async def test_list_runs_cursor_with_a_filter(self, store: Store) -> None:
+        runs = [make_run(i, agent="alpha" if i % 3 else "beta") for i in range(30)]
+        await store.write(WriteBatch(runs=runs))
+        ids, pages = await all_run_ids(store, limit=7, agent="alpha")
+        assert ids == [run.id for run in reversed(runs) if run.agent == "alpha"]
+        assert pages == 3
+        assert len(set(ids)) == 20
+
+    async def test_cursor_is_stable_when_newer_runs_arrive(self, store: Store) -> None:
+        await store.write(WriteBatch(runs=[make_run(i) for i in range(1, 6)]))
+        first = await store.list_runs(limit=2)
+        await store.write(WriteBatch(runs=[make_run(i) for i in range(6, 9)]))
+        assert first.next_cursor is not None
+        second = await store.list_runs(limit=2, cursor=first.next_cursor)
+        assert [run.id for run in second.runs] == ["run-0003", "run-0002"]
+
+    # sessions and messages -------------------------------------------------------------
+    async def test_session_upsert(self, store: Store) -> None:
+        session = SessionRecord("s1", "alpha", T0, T0, {"user": "ann"}, 0, tenant="acme")
+        await store.write(WriteBatch(sessions=[session]))
+        assert await store.get_session("s1") == session
+        changed = SessionRecord("s1", "other", T0 + 99, T0 + 5, {"user": "bob", "n": [1]}, 4)
+        await store.write(WriteBatch(sessions=[changed]))
+        assert await store.get_session("s1") == SessionRecord(
+            "s1", "alpha", T0, T0 + 5, {"user": "bob", "n": [1]}, 4, tenant="acme"
+        )
+        assert await store.get_session("missing") is None
+
+    async def test_list_sessions(self, store: Store) -> None:
+        sessions = [
+            SessionRecord("s1", "alpha", T0, T0 + 3),
+            SessionRecord("s2", "beta", T0, T0 + 1),
+            SessionRecord("s3", "alpha", T0, T0 + 2),
+        ]
+        await store.write(WriteBatch(sessions=sessions))
+        assert [s.id for s in await store.list_sessions()] == ["s1", "s3", "s2"]
+        assert [s.id for s in await store.list_sessions(agent="alpha")] == ["s1", "s3"]
+        assert [s.id for s in await store.list_sessions(limit=1)] == ["s1"]
+        await store.write(WriteBatch(sessions=[SessionRecord("s2", "beta", T0, T0 + 9)]))
+        assert [s.id for s in await store.list_sessions()] == ["s2", "s1", "s3"]
+
+    async def test_messages_and_last_n(self, store: Store) -> None:
+        session = SessionRecord("s1", "alpha", T0, T0, message_count=7)
+        messages = [make_message("s1", seq) for seq in range(1, 8)]
+        await store.write(WriteBatch(sessions=[session], messages=messages[:4]))
+        await store.write(WriteBatch(sessions=[session], messages=messages[4:]))
+        assert await store.get_messages("s1") == messages
+        assert await store.get_messages("s1", last=3) == messages[4:]
+        assert await store.get_messages("s1", last=1) == messages[6:]
+        assert await store.get_messages("s1", last=100) == messages
+        assert await store.get_messages("missing") == []
+
+    async def test_delete_session_deletes_its_messages(self, store: Store) -> None:
+        sessions = [SessionRecord("s1", "alpha", T0, T0), SessionRecord("s2", "alpha", T0, T0)]
+        messages = [make_message("s1", 1), make_message("s1", 2), make_message("s2", 1)]
+        await store.write(WriteBatch(sessions=sessions, messages=messages))
+        assert await store.delete_session("s1") is True
+        assert await store.get_session("s1") is None
+        assert await store.get_messages("s1") == []
+        assert await store.delete_session("s1") is False
+        assert await store.get_messages("s2") == [make_message("s2", 1)]
+        await store.write(WriteBatch(sessions=[SessionRecord("s1", "alpha", T0, T0 + 1)]))
+        assert await store.get_messages("s1") == []
+
+    async def test_everything_in_one_batch(self, store: Store) -> None:
+        run = make_run(1, session_id="s1")
+        batch = WriteBatch(
+            runs=[run],
+            events=make_events(run.id, 1, 3),
+            run_updates=[RunUpdate(run.id, "completed", T0 + 9, output="42")],
+            sessions=[SessionRecord("s1", "alpha", T0, T0 + 9, {"k": "v"}, 2)],
+            messages=[make_message("s1", 1), make_message("s1", 2)],
+        )
+        await store.write(batch)
+        stored = await store.get_run(run.id)
+        assert stored is not None and (stored.status, stored.output) == ("completed", "42")
+        assert len(await store.get_events(run.id)) == 3
+        assert [run.id for run in (await store.list_runs(session_id="s1")).runs] == [run.id]
+        assert len(await store.get_messages("s1")) == 2
+
+    # atomicity -------------------------------------------------------------------------
+    async def test_failed_batch_leaves_nothing(self, store: Store) -> None:
+        await store.write(WriteBatch(runs=[make_run(1)], events=make_events("run-0001", 1, 2)))
+        bad = WriteBatch(
+            runs=[make_run(2)],
+            events=[*make_events("run-0002", 1, 3), *make_events("run-0002", 3, 3)],
+            run_updates=[RunUpdate("run-0001", "failed", T0 + 9)],
+            sessions=[SessionRecord("s1", "alpha", T0, T0)],
+            messages=[make_message("s1", 1)],
+        )
+        with pytest.raises(StoreError):
+            await store.write(bad)
+        assert await store.get_run("run-0002") is None
+        assert await store.get_events("run-0002") == []
+        unchanged = await store.get_run("run-0001")
+        assert unchanged is not None and unchanged.status == "running"
+        assert await store.get_session("s1") is None
+        assert await store.get_messages("s1") == []
+        await store.write(WriteBatch(runs=[make_run(2)], events=make_events("run-0002", 1, 3)))
+        assert len(await store.get_events("run-0002")) == 3
