@@ -19,4 +19,5 @@ def multiply(a: float, b: float) -> float:
         a: The first factor.
         b: The second factor.
     """
-    return a * b
+    product = a * b
+    return int(product) if float(product).is_integer() else product

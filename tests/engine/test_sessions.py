@@ -156,3 +156,26 @@ async def test_replay_model_reproduces_a_recorded_run() -> None:
     assert diverged.status == "failed"
     assert "the recording has 2 model call(s) but call 3 was made" in diverged.error_message
     assert isinstance(ScriptMismatch("x"), Exception)
+
+
+async def test_session_window_survives_a_new_runtime_and_resets_after_delete(tmp_path) -> None:
+    sizes: list[int] = []
+
+    def model(request: ModelRequest) -> str:
+        sizes.append(len(request.messages))
+        return "ok"
+
+    from agentspec.store.sql import SQLStore
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    pkg = package({"chat": {"memory": {"max_messages": 3}}})
+    async with runtime(pkg, store=SQLStore(url), models={"chat": ScriptedModel(model)}) as rt:
+        for text in ("a", "b", "c"):
+            await rt.run("chat", text, session_id="s")
+    async with runtime(pkg, store=SQLStore(url), models={"chat": ScriptedModel(model)}) as rt:
+        await rt.run(
+            "chat", "d", session_id="s"
+        )  # history read from the store: last 3 -> starts at a user turn
+        assert await rt.delete_session("s")
+        await rt.run("chat", "e", session_id="s")
+    assert sizes == [1, 3, 3, 3, 1]

@@ -343,7 +343,7 @@ def test_instructions_create_a_prompt_named_after_the_agent(tmp_path: Path) -> N
     [
         ("named", "openai", "gpt-4o"),
         ("openai:gpt-4o-mini", "openai", "gpt-4o-mini"),
-        ("anthropic/claude-sonnet-4-20250514", "anthropic", "claude-sonnet-4-20250514"),
+        ("anthropic/claude-sonnet-4-6", "anthropic", "claude-sonnet-4-6"),
         ("scripted", "scripted", ""),
         ("replay", "replay", ""),
         ("gpt-4o", "openai", "gpt-4o"),

@@ -585,7 +585,7 @@ async def test_connection_refused_is_unavailable() -> None:
 def test_missing_api_key_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(ModelAuthError) as info:
-        AnthropicModel("claude-sonnet-4-5")
+        AnthropicModel("claude-sonnet-4-6")
     assert "ANTHROPIC_API_KEY" in str(info.value)
     assert info.value.provider == "anthropic"
 

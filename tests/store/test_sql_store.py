@@ -1,9 +1,8 @@
 """The SQL store: the conformance suite on every SQL backend, plus SQL-specific behaviour.
 
-Backends are the ``store_url`` fixture's params. ``sqlite-core`` is SQLite with the one-hop
-write path disabled, so the SQLAlchemy Core write path (the one PostgreSQL uses) is covered
-too. To add PostgreSQL, add a param that returns a URL from an environment variable and skips
-when it is unset.
+Backends are the ``backend`` fixture's params. ``sqlite-core`` is SQLite with the one-hop fast
+path off, so SQLAlchemy executes every statement as it will on PostgreSQL. To add PostgreSQL,
+add a param whose URL comes from an environment variable and that skips when it is unset.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from sqlalchemy import create_engine
 from agentspec.exceptions import MissingDependency, StoreError, UsageError
 from agentspec.store import MemoryStore, open_store
 from agentspec.store import sql as sql_module
+from agentspec.store._sqlite import SQLiteFastPath
 from agentspec.store.base import RunUpdate, SessionRecord, Store, WriteBatch
 from agentspec.store.schema import SCHEMA_REVISION, metadata
 from agentspec.store.sql import MIGRATIONS_DIR, SQLStore
@@ -34,7 +34,7 @@ BACKENDS = ["sqlite-file", "sqlite-memory", "sqlite-core"]
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, bool]:
-    """``(url, fast_writes)`` of a fresh, empty database."""
+    """``(url, fast_path)`` of a fresh, empty database."""
     if request.param == "sqlite-memory":
         return "sqlite:///:memory:", True
     return f"sqlite:///{tmp_path / 'data' / 'store.db'}", request.param == "sqlite-file"
@@ -43,9 +43,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, bool]:
 class TestSQLStore(StoreConformance):
     @pytest.fixture
     async def store(self, backend: tuple[str, bool]) -> AsyncIterator[Store]:
-        url, fast_writes = backend
+        url, fast_path = backend
         store = SQLStore(url)
-        store.fast_writes = fast_writes
+        store.fast_path = fast_path
         await store.setup()
         yield store
         await store.close()
@@ -75,6 +75,11 @@ class TestSQLStore(StoreConformance):
             await store.write(WriteBatch(runs=[make_run(1)], events=[event]))
         assert await store.get_run("run-0001") is None
 
+    async def test_concurrent_reads(self, store: Store) -> None:
+        await store.write(WriteBatch(runs=[make_run(1)]))
+        found = await asyncio.gather(*(store.get_run("run-0001") for _ in range(20)))
+        assert all(run is not None and run.id == "run-0001" for run in found)
+
     async def test_invalid_cursor(self, store: Store) -> None:
         with pytest.raises(UsageError, match="cursor"):
             await store.list_runs(cursor="not-a-cursor")
@@ -82,6 +87,27 @@ class TestSQLStore(StoreConformance):
 
 def file_url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+async def test_fast_path_opens_once(tmp_path: Path) -> None:
+    store = SQLStore(file_url(tmp_path / "x.db"))
+    await store.setup()
+    await asyncio.gather(*(store.get_run("x") for _ in range(10)))
+    assert store._fast is not None and len(store._held) == 2
+    await store.close()
+    assert store._held == []
+
+
+async def test_falls_back_to_sqlalchemy_without_the_aiosqlite_hook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SQLiteFastPath, "supported", staticmethod(lambda connection: False))
+    store = SQLStore(file_url(tmp_path / "x.db"))
+    await store.setup()
+    await store.write(WriteBatch(runs=[make_run(1)], events=make_events("run-0001", 1, 2)))
+    assert len(await store.get_events("run-0001")) == 2
+    assert store.fast_path is False and store._fast is None and store._held == []
+    await store.close()
 
 
 # migrations ------------------------------------------------------------------------------

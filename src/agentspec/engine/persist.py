@@ -39,7 +39,9 @@ class Persister:
 
     def add_event(self, event: Event) -> None:
         self._pending.events.append(event)
-        self._kick()
+        wake = self._wake
+        if wake is not None and not wake.is_set():
+            wake.set()
 
     def add_update(self, update: RunUpdate) -> None:
         self._pending.run_updates.append(update)

@@ -14,6 +14,7 @@ from typing import Any
 
 from agentspec.engine import events as ev
 from agentspec.engine.compile import CompiledAgent
+from agentspec.engine.result import ToolCallRecord
 from agentspec.engine.run import RunState
 from agentspec.exceptions import BudgetExceeded, MaxTurnsExceeded, ModelError, ToolError
 from agentspec.models.base import Message, ModelRequest, ModelResponse, TextDelta, ToolCall
@@ -21,7 +22,12 @@ from agentspec.tools.base import Tool, ToolContext, ToolResult
 
 
 def _content(output: Any) -> str:
-    return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+    kind = type(output)
+    if kind is str:
+        return output  # type: ignore[no-any-return]
+    if kind is int or kind is float:
+        return repr(output)
+    return json.dumps(output, ensure_ascii=False)
 
 
 def _estimate_tokens(system: str, messages: list[Message]) -> int:
@@ -99,6 +105,7 @@ async def _model_turn(
         },
     )
     state.usage.add(response.usage)
+    state.responses += 1
     return response
 
 
@@ -177,11 +184,13 @@ async def run_react(
         if not message.tool_calls:
             return message.content
         calls = message.tool_calls
+        records = state.tool_records
         for call in calls:
             state.emit(
                 ev.TOOL_CALL,
                 {"turn": turn, "call_id": call.id, "name": call.name, "arguments": call.arguments},
             )
+            records.append(ToolCallRecord(call.id, call.name, call.arguments))
         contexts = [
             ToolContext(state.run_id, call.id, spec.name, state.session_id) for call in calls
         ]
@@ -225,6 +234,12 @@ def _record(
             "duration_ms": round(result.duration_ms, 3),
         },
     )
+    for record in reversed(state.tool_records):
+        if record.id == call.id:
+            record.output = result.output
+            record.error = result.error
+            record.duration_ms = round(result.duration_ms, 3)
+            break
     content = f"error: {result.error}" if result.error else _content(result.output)
     messages.append(
         Message("tool", content, tool_call_id=call.id, name=call.name, is_error=result.is_error)

@@ -9,7 +9,7 @@ from typing import Any
 
 from agentspec.engine.events import TERMINAL, Event
 from agentspec.engine.persist import Persister
-from agentspec.engine.result import RunResult, fold
+from agentspec.engine.result import RunResult, ToolCallRecord, fold
 from agentspec.models.base import Usage
 
 Listener = Callable[[Event], None]
@@ -19,14 +19,16 @@ class RunState:
     """The append-only log of one run. :meth:`emit` records an event before anything uses it."""
 
     __slots__ = (
+        "_sink",
         "agent",
         "events",
         "listeners",
-        "persister",
+        "responses",
         "run_id",
         "seq",
         "session_id",
         "started",
+        "tool_records",
         "trace_id",
         "turns",
         "usage",
@@ -44,23 +46,44 @@ class RunState:
         self.run_id = run_id
         self.agent = agent
         self.trace_id = trace_id
-        self.persister = persister
+        self._sink = persister.add_event
         self.listeners = listeners
         self.session_id = session_id
         self.events: list[Event] = []
         self.seq = 0
         self.turns = 0
         self.usage = Usage()
+        self.responses = 0
+        self.tool_records: list[ToolCallRecord] = []
         self.started = time.perf_counter()
 
     def emit(self, type_: str, data: dict[str, Any]) -> Event:
         self.seq += 1
         event = Event(self.run_id, self.seq, time.time(), type_, data, self.trace_id)
         self.events.append(event)
-        self.persister.add_event(event)
-        for listener in self.listeners:
-            listener(event)
+        self._sink(event)
+        if self.listeners:
+            for listener in self.listeners:
+                listener(event)
         return event
+
+    def result(
+        self, status: str, output: str, duration_ms: float, error: str = "", message: str = ""
+    ) -> RunResult:
+        """The run's result, kept up to date as events are emitted (equal to ``fold(events)``)."""
+        return RunResult(
+            self.run_id,
+            self.agent,
+            status,
+            output,
+            self.session_id,
+            self.responses,
+            self.usage,
+            self.tool_records,
+            duration_ms,
+            error,
+            message,
+        )
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

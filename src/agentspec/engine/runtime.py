@@ -23,8 +23,9 @@ from agentspec.engine import events as ev
 from agentspec.engine.compile import CompiledAgent, compile_agent
 from agentspec.engine.persist import Persister
 from agentspec.engine.react import run_react
-from agentspec.engine.result import RunResult, fold
+from agentspec.engine.result import RunResult
 from agentspec.engine.run import Listener, RunHandle, RunState
+from agentspec.engine.sessions import SessionCache, SessionWindow, window
 from agentspec.engine.settings import Settings
 from agentspec.exceptions import (
     AgentspecError,
@@ -90,6 +91,7 @@ class Runtime:
         self._compiled: dict[str, CompiledAgent] = {}
         self._listeners: list[Listener] = []
         self._session_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._windows = SessionCache(self.settings.session_cache_size)
         self._started = False
         self._start_lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task[RunResult]] = set()
@@ -265,19 +267,28 @@ class Runtime:
         persister = self._persister
         spec = compiled.agent
         now = time.time()
-        session: SessionRecord | None = None
+        session: SessionWindow | None = None
         history: list[Message] = []
         if session_id:
-            session = await self.store.get_session(session_id)
+            limit = spec.memory.max_messages
+            session = self._windows.get(session_id, limit)
             if session is None:
-                session = SessionRecord(session_id, spec.name, now, now)
-            elif session.agent != spec.name:
+                record = await self.store.get_session(session_id)
+                if record is None:
+                    record = SessionRecord(session_id, spec.name, now, now)
+                    session = SessionWindow(record, [], limit)
+                else:
+                    stored = []
+                    if record.message_count:
+                        stored = await self.store.get_messages(session_id, last=limit)
+                    session = SessionWindow(
+                        record, [Message.from_dict(r.message) for r in stored], limit
+                    )
+            if session.record.agent != spec.name:
                 raise UsageError(
-                    f"session {session_id!r} belongs to agent {session.agent!r}, not {spec.name!r}"
+                    f"session {session_id!r} belongs to agent {session.record.agent!r}, not {spec.name!r}"
                 )
-            if session.message_count:
-                records = await self.store.get_messages(session_id, last=spec.memory.max_messages)
-                history = _window([Message.from_dict(r.message) for r in records])
+            history = window(session.messages, limit)
         listeners = self._listeners if listener is None else [*self._listeners, listener]
         state = RunState(run_id, spec.name, os.urandom(16).hex(), persister, listeners, session_id)
         persister.add_run(
@@ -371,7 +382,8 @@ class Runtime:
         )
         if session is not None and status == "completed":
             new = messages[first_new:]
-            base = session.message_count
+            record = session.record
+            base = record.message_count
             stamp = time.time()
             persister.add_messages(
                 [
@@ -379,11 +391,13 @@ class Runtime:
                     for i, m in enumerate(new)
                 ]
             )
-            session.message_count = base + len(new)
-            session.updated_at = stamp
-            persister.add_session(session)
-        elif session is not None and session.message_count == 0:
-            persister.add_session(session)
+            record.message_count = base + len(new)
+            record.updated_at = stamp
+            persister.add_session(record)
+            session.extend(new)
+            self._windows.put(session)
+        elif session is not None and session.record.message_count == 0:
+            persister.add_session(session.record)
         try:
             await persister.flush()
         except StoreError:
@@ -392,7 +406,11 @@ class Runtime:
             raise
         if cancelled:
             raise asyncio.CancelledError()
-        return fold(state.events)
+        if status == "completed":
+            return state.result(status, output, round(duration, 3))
+        return state.result(
+            status, "", round(duration, 3), error_code, self.secrets.redact(error_text)
+        )
 
     async def _drive(
         self,
@@ -476,6 +494,8 @@ class Runtime:
         session = SessionRecord(session_id or new_id("sess"), agent, now, now, dict(metadata or {}))
         self._persister.add_session(session)
         await self._persister.flush()
+        limit = self.package.agents[agent].memory.max_messages
+        self._windows.put(SessionWindow(session, [], limit))
         return session
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
@@ -495,6 +515,7 @@ class Runtime:
             await self.start_up()
         assert self._persister is not None
         await self._persister.flush()
+        self._windows.drop(session_id)
         return await self.store.delete_session(session_id)
 
     async def session_messages(self, session_id: str, *, last: int | None = None) -> list[Message]:
@@ -520,14 +541,6 @@ class Runtime:
         if not self._started:
             await self.start_up()
         return await self.store.get_events(run_id, after=after)
-
-
-def _window(messages: list[Message]) -> list[Message]:
-    """Drop leading messages until the window starts at a user turn (no orphan tool results)."""
-    for index, message in enumerate(messages):
-        if message.role == "user":
-            return messages[index:]
-    return []
 
 
 _ERROR_TYPES: dict[str, type[RunError]] = {"timeout": RunTimeout, "cancelled": RunCancelled}

@@ -23,8 +23,10 @@ class Settings:
             working directory, or ``$AGENTSPEC_STORE``) or a PostgreSQL URL (later).
         tool_timeout: seconds a tool call may take when its spec sets no timeout.
         model_override: replaces every agent's model (the CLI's ``--model``).
+        session_cache_size: how many sessions' recent messages stay in memory (0: none).
     """
 
     store: str = field(default_factory=_env_store)
     tool_timeout: float = 60.0
     model_override: ModelConfig | None = None
+    session_cache_size: int = 1024

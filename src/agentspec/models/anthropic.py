@@ -86,7 +86,7 @@ class AnthropicModel(Model):
     off; agentspec's retry wrapper handles them.
 
     Args:
-        name: The model name, e.g. ``"claude-sonnet-4-5"``.
+        name: The model name, e.g. ``"claude-sonnet-4-6"``.
         api_key: The API key. Without it, ``ANTHROPIC_API_KEY`` is used when talking to
             Anthropic itself; a custom ``base_url`` gets a placeholder key instead.
         base_url: Server root without ``/v1``, e.g. ``https://api.anthropic.com``.

@@ -117,6 +117,6 @@ def parse_model_override(value: str) -> ModelConfig:
         )
     provider, name = parsed
     if provider in ("openai", "anthropic") and not name:
-        example = "gpt-4o-mini" if provider == "openai" else "claude-sonnet-4-20250514"
+        example = "gpt-4o-mini" if provider == "openai" else "claude-sonnet-4-6"
         raise UsageError(f"--model {value!r}: give a model name, e.g. {provider}:{example}")
     return ModelConfig(provider=provider, name=name)

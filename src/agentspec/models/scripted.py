@@ -74,6 +74,22 @@ def _blank(name: str) -> str:
     return ""
 
 
+def _templated(step: dict[str, Any]) -> bool:
+    """Whether a step's text or tool arguments contain ``{{...}}`` (cached on the step)."""
+    cached = step.get("\0templated")
+    if cached is None:
+        text = str(step.get("text") or "")
+        args = [
+            v
+            for call in step.get("tool_calls") or ()
+            for v in (call.get("arguments") or {}).values()
+            if isinstance(v, str)
+        ]
+        cached = "{{" in text or any("{{" in v for v in args)
+        step["\0templated"] = cached
+    return bool(cached)
+
+
 def _last(messages: Sequence[Message], role: str) -> Message | None:
     for message in reversed(messages):
         if message.role == role:
@@ -93,7 +109,7 @@ def _trailing_tools(messages: Sequence[Message]) -> list[Message]:
 
 
 class _Rule:
-    __slots__ = ("contains", "last", "regex", "step", "tools")
+    __slots__ = ("contains", "last", "needs_text", "regex", "step", "tools")
 
     def __init__(self, step: dict[str, Any]) -> None:
         when = step.get("when") or {}
@@ -116,6 +132,7 @@ class _Rule:
             raise ScriptMismatch(
                 f"scripted model: bad regex {when['regex']!r}: {exc}", provider="scripted"
             ) from None
+        self.needs_text = bool(self.contains or self.regex)
 
     def match(self, request: ModelRequest, user_text: str) -> dict[str, Any] | None:
         if self.last and (not request.messages or request.messages[-1].role != self.last):
@@ -185,7 +202,7 @@ class ScriptedModel(Model):
         return max(0, len(self._steps) - self._cursor) if self._rules is None else 0
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
-        response = await self._respond(request)
+        response = await self.request(request)
         text = response.message.content
         if request.stream and text:
             chunks = getattr(response, "_chunks", None) or (
@@ -196,44 +213,74 @@ class ScriptedModel(Model):
         yield response
 
     async def request(self, request: ModelRequest) -> ModelResponse:
-        return await self._respond(request)
-
-    async def _respond(self, request: ModelRequest) -> ModelResponse:
-        user = _last(request.messages, "user")
-        user_text = user.content if user else ""
         if self._fn is not None:
-            return self._from_value(self._fn(request), request)
+            value = self._fn(request)
+            if asyncio.iscoroutine(value):
+                value = await value
+            return self._from_value(value, request)
+        step, values = self._select(request)
+        if "delay" in step:
+            await asyncio.sleep(float(step["delay"]))
+        error = step.get("error")
+        if error:
+            cls = _ERRORS.get(str(error.get("code", "unavailable")), ModelError)
+            raise cls(
+                str(error.get("message", f"scripted {error.get('code', 'error')}")),
+                provider="scripted",
+                retry_after=error.get("retry_after"),
+            )
+        return self._build(step, request, values)
+
+    def _select(self, request: ModelRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Pick the step answering ``request`` and the values its templates may use."""
+        messages = request.messages
         if not self._steps:
-            return self._build({"text": user_text}, request, {"input": user_text})
-        values: dict[str, Any] = {"input": user_text}
-        if request.messages and request.messages[-1].role == "tool":
-            trailing = _trailing_tools(request.messages)
-            values["tool_result"] = ", ".join(m.content for m in trailing)
-            values["tool"] = {m.name: m.content for m in trailing}
+            user = _last(messages, "user")
+            return {"text": user.content if user else ""}, {}
+        values: dict[str, Any] = {}
+        user_text: str | None = None
         if self._rules is not None:
             for rule in self._rules:
-                groups = rule.match(request, user_text)
+                if rule.needs_text and user_text is None:
+                    user = _last(messages, "user")
+                    user_text = user.content if user else ""
+                groups = rule.match(request, user_text or "")
                 if groups is not None:
-                    values.update(groups)
-                    return await self._run_step(rule.step, request, values)
-            last_role = request.messages[-1].role if request.messages else "none"
-            raise ScriptMismatch(
-                f"scripted model: no rule matches the call (last message from {last_role}: "
-                f"{user_text[:80]!r})",
-                provider="scripted",
-            )
-        if self._cursor >= len(self._steps):
-            raise ScriptMismatch(
-                f"scripted model: the script has {len(self._steps)} step(s) but call "
-                f"{self._cursor + 1} was made",
-                provider="scripted",
-            )
-        step = self._steps[self._cursor]
-        self._cursor += 1
-        self._expect(step.get("expect"), request, user_text)
-        return await self._run_step(step, request, values)
+                    values = groups
+                    step = rule.step
+                    break
+            else:
+                if user_text is None:
+                    user = _last(messages, "user")
+                    user_text = user.content if user else ""
+                last_role = messages[-1].role if messages else "none"
+                raise ScriptMismatch(
+                    f"scripted model: no rule matches the call (last message from {last_role}: "
+                    f"{user_text[:80]!r})",
+                    provider="scripted",
+                )
+        else:
+            if self._cursor >= len(self._steps):
+                raise ScriptMismatch(
+                    f"scripted model: the script has {len(self._steps)} step(s) but call "
+                    f"{self._cursor + 1} was made",
+                    provider="scripted",
+                )
+            step = self._steps[self._cursor]
+            self._cursor += 1
+            self._expect(step.get("expect"), request)
+        if _templated(step):
+            if user_text is None:
+                user = _last(messages, "user")
+                user_text = user.content if user else ""
+            values["input"] = user_text
+            if messages and messages[-1].role == "tool":
+                trailing = _trailing_tools(messages)
+                values["tool_result"] = ", ".join(m.content for m in trailing)
+                values["tool"] = {m.name: m.content for m in trailing}
+        return step, values
 
-    def _expect(self, expect: dict[str, Any] | None, request: ModelRequest, user_text: str) -> None:
+    def _expect(self, expect: dict[str, Any] | None, request: ModelRequest) -> None:
         if not expect:
             return
         call = self._cursor
@@ -255,21 +302,6 @@ class ScriptedModel(Model):
             raise ScriptMismatch(
                 f"scripted model: call {call}: " + "; ".join(problems), provider="scripted"
             )
-
-    async def _run_step(
-        self, step: dict[str, Any], request: ModelRequest, values: dict[str, Any]
-    ) -> ModelResponse:
-        if step.get("delay"):
-            await asyncio.sleep(float(step["delay"]))
-        error = step.get("error")
-        if error:
-            cls = _ERRORS.get(str(error.get("code", "unavailable")), ModelError)
-            raise cls(
-                str(error.get("message", f"scripted {error.get('code', 'error')}")),
-                provider="scripted",
-                retry_after=error.get("retry_after"),
-            )
-        return self._build(step, request, values)
 
     def _build(
         self, step: dict[str, Any], request: ModelRequest, values: dict[str, Any]

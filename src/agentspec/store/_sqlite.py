@@ -14,30 +14,23 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ClauseElement, bindparam, delete, insert, update
+from sqlalchemy import ClauseElement
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 from agentspec.store.schema import (
+    DELETE_MESSAGES,
+    DELETE_SESSION,
     EVENT_COLUMNS,
+    INSERT_EVENTS,
+    INSERT_MESSAGES,
+    INSERT_RUNS,
     MESSAGE_COLUMNS,
     RUN_COLUMNS,
     RUN_UPDATE_ORDER,
     SESSION_COLUMNS,
+    UPDATE_RUNS,
     BatchRows,
-    run_events,
-    runs,
-    session_messages,
-    sessions,
 )
-
-INSERT_RUNS = insert(runs)
-INSERT_EVENTS = insert(run_events)
-INSERT_MESSAGES = insert(session_messages)
-UPDATE_RUNS = update(runs).where(runs.c.id == bindparam("run_id"))
-DELETE_MESSAGES = delete(session_messages).where(
-    session_messages.c.session_id == bindparam("session_id")
-)
-DELETE_SESSION = delete(sessions).where(sessions.c.id == bindparam("session_id"))
 
 
 def positional_sql(stmt: ClauseElement, order: Sequence[str]) -> str:
@@ -89,9 +82,7 @@ class SQLiteFastPath:
 
     async def delete_session(self, session_id: str) -> bool:
         """Delete a session and its messages; return whether the session existed."""
-        deleted: bool = await self._writer._execute(
-            self._delete, self._writer._conn, session_id
-        )
+        deleted: bool = await self._writer._execute(self._delete, self._writer._conn, session_id)
         return deleted
 
     async def select(self, stmt: ClauseElement, params: dict[str, Any]) -> list[Any]:

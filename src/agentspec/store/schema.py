@@ -1,4 +1,4 @@
-"""The SQL schema shared by every SQL backend (SQLite, PostgreSQL), and record <-> row mapping.
+"""The SQL shared by every SQL backend (SQLite, PostgreSQL): tables, statements, row mapping.
 
 This module describes the *current* schema; the Alembic history under
 ``agentspec/store/migrations/versions`` is what actually creates it, and a test checks that
@@ -9,11 +9,20 @@ JSON payloads (event data, session metadata, messages) are stored as compact TEX
 the same schema works everywhere without dialect JSON types. On SQLite every table is
 ``WITHOUT ROWID`` (clustered on its primary key): one B-tree per table instead of two, which
 makes commits write fewer pages; other dialects ignore the option.
+
+Statements are SQLAlchemy Core with named bind parameters, built once (reads: once per
+variant). Records become positional rows in table column order (:class:`BatchRows`); reads
+select columns in record field order (``*_FIELDS``) and map back with the ``*_record``
+functions, so rows from SQLAlchemy and raw sqlite3 tuples are handled alike.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+from collections.abc import Sequence
+from dataclasses import fields
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -22,12 +31,20 @@ from sqlalchemy import (
     Double,
     ForeignKey,
     Index,
+    Insert,
     Integer,
     MetaData,
-    Row,
+    Select,
     String,
     Table,
     Text,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
 )
 
 from agentspec.engine.events import Event
@@ -129,6 +146,96 @@ RUN_UPDATE_ORDER = (
 SESSION_UPSERT_COLUMNS = ("updated_at", "message_count", "metadata")
 """The columns an upsert of an existing session changes."""
 
+RUN_FIELDS = tuple(field.name for field in fields(RunRecord))
+EVENT_FIELDS = ("run_id", "seq", "ts", "type", "data", "trace_id")
+SESSION_FIELDS = ("id", "agent", "created_at", "updated_at", "metadata", "message_count", "tenant")
+MESSAGE_FIELDS = ("session_id", "seq", "message", "run_id", "created_at")
+"""Columns to select, in the order of the record's fields, for the ``*_record`` functions."""
+
+INSERT_RUNS = insert(runs)
+INSERT_EVENTS = insert(run_events)
+INSERT_MESSAGES = insert(session_messages)
+UPDATE_RUNS = update(runs).where(runs.c.id == bindparam("run_id"))
+DELETE_MESSAGES = delete(session_messages).where(
+    session_messages.c.session_id == bindparam("session_id")
+)
+DELETE_SESSION = delete(sessions).where(sessions.c.id == bindparam("session_id"))
+
+
+def upsert_sessions(dialect: str) -> Insert:
+    """``INSERT ... ON CONFLICT (id) DO UPDATE`` of :data:`SESSION_UPSERT_COLUMNS`."""
+    stmt: Any = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(sessions)
+    upsert: Insert = stmt.on_conflict_do_update(
+        index_elements=[sessions.c.id],
+        set_={name: stmt.excluded[name] for name in SESSION_UPSERT_COLUMNS},
+    )
+    return upsert
+
+
+def _limit() -> Any:
+    return bindparam("limit", type_=Integer)
+
+
+@cache
+def select_run() -> Select[Any]:
+    """Parameters: ``id``."""
+    return select(*(runs.c[f] for f in RUN_FIELDS)).where(runs.c.id == bindparam("id"))
+
+
+@cache
+def select_runs(agent: bool, status: bool, session_id: bool, cursor: bool) -> Select[Any]:
+    """Newest first. Parameters: ``limit`` and, per flag, ``agent``, ``status``,
+    ``session_id``, ``before`` and ``before_id`` (the cursor's ``created_at`` and ``id``)."""
+    stmt = select(*(runs.c[f] for f in RUN_FIELDS))
+    if agent:
+        stmt = stmt.where(runs.c.agent == bindparam("agent"))
+    if status:
+        stmt = stmt.where(runs.c.status == bindparam("status"))
+    if session_id:
+        stmt = stmt.where(runs.c.session_id == bindparam("session_id"))
+    if cursor:
+        before = bindparam("before", type_=Double)
+        older = and_(runs.c.created_at == before, runs.c.id < bindparam("before_id"))
+        stmt = stmt.where(or_(runs.c.created_at < before, older))
+    return stmt.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(_limit())
+
+
+@cache
+def select_events(limited: bool) -> Select[Any]:
+    """Parameters: ``run_id``, ``after`` and, if ``limited``, ``limit``."""
+    stmt = (
+        select(*(run_events.c[f] for f in EVENT_FIELDS))
+        .where(run_events.c.run_id == bindparam("run_id"), run_events.c.seq > bindparam("after"))
+        .order_by(run_events.c.seq)
+    )
+    return stmt.limit(_limit()) if limited else stmt
+
+
+@cache
+def select_session() -> Select[Any]:
+    """Parameters: ``id``."""
+    return select(*(sessions.c[f] for f in SESSION_FIELDS)).where(sessions.c.id == bindparam("id"))
+
+
+@cache
+def select_sessions(agent: bool) -> Select[Any]:
+    """Most recently updated first. Parameters: ``limit`` and, if ``agent``, ``agent``."""
+    stmt = select(*(sessions.c[f] for f in SESSION_FIELDS))
+    if agent:
+        stmt = stmt.where(sessions.c.agent == bindparam("agent"))
+    return stmt.order_by(sessions.c.updated_at.desc(), sessions.c.id.desc()).limit(_limit())
+
+
+@cache
+def select_messages(last: bool) -> Select[Any]:
+    """In order, or with ``last`` newest first. Parameters: ``session_id`` (and ``limit``)."""
+    stmt = select(*(session_messages.c[f] for f in MESSAGE_FIELDS)).where(
+        session_messages.c.session_id == bindparam("session_id")
+    )
+    if last:
+        return stmt.order_by(session_messages.c.seq.desc()).limit(_limit())
+    return stmt.order_by(session_messages.c.seq)
+
 
 class BatchRows:
     """A :class:`WriteBatch` as positional rows, in the column order of each table.
@@ -174,27 +281,24 @@ def _run_row(r: RunRecord, u: RunUpdate | None) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def run_record(row: Row[Any]) -> RunRecord:
-    """The :class:`RunRecord` of a ``runs`` row."""
-    return RunRecord(**row._mapping)
+def run_record(row: Sequence[Any]) -> RunRecord:
+    """The :class:`RunRecord` of a row of :data:`RUN_FIELDS`."""
+    return RunRecord(*row)
 
 
-def event_record(row: Row[Any]) -> Event:
-    """The :class:`Event` of a ``run_events`` row."""
-    return Event(row.run_id, row.seq, row.ts, row.type, loads(row.data), row.trace_id)
+def event_record(row: Sequence[Any]) -> Event:
+    """The :class:`Event` of a row of :data:`EVENT_FIELDS`."""
+    return Event(row[0], row[1], row[2], row[3], loads(row[4]), row[5])
 
 
-def session_record(row: Row[Any]) -> SessionRecord:
-    """The :class:`SessionRecord` of a ``sessions`` row."""
-    return SessionRecord(
-        row.id, row.agent, row.created_at, row.updated_at, loads(row.metadata),
-        row.message_count, row.tenant,
-    )  # fmt: skip
+def session_record(row: Sequence[Any]) -> SessionRecord:
+    """The :class:`SessionRecord` of a row of :data:`SESSION_FIELDS`."""
+    return SessionRecord(row[0], row[1], row[2], row[3], loads(row[4]), row[5], row[6])
 
 
-def message_record(row: Row[Any]) -> MessageRecord:
-    """The :class:`MessageRecord` of a ``session_messages`` row."""
-    return MessageRecord(row.session_id, row.seq, loads(row.message), row.run_id, row.created_at)
+def message_record(row: Sequence[Any]) -> MessageRecord:
+    """The :class:`MessageRecord` of a row of :data:`MESSAGE_FIELDS`."""
+    return MessageRecord(row[0], row[1], loads(row[2]), row[3], row[4])
 
 
 def dumps(value: Any) -> str:

@@ -2,71 +2,58 @@
 
 All backends share :mod:`agentspec.store.schema` and one Alembic history, applied by
 :meth:`SQLStore.setup`. Writes are serialized per store and applied in one transaction per
-:class:`~agentspec.store.base.WriteBatch`. On SQLite the whole batch runs as a single call on
-aiosqlite's worker thread through a dedicated connection (one thread hop per batch instead of
-one per statement); every other path uses SQLAlchemy Core.
+:class:`~agentspec.store.base.WriteBatch`. On SQLite, every operation is one call on an
+aiosqlite worker thread (:mod:`agentspec.store._sqlite`), running SQL compiled from the Core
+statements of :mod:`agentspec.store.schema`; elsewhere SQLAlchemy executes those statements.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import importlib
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
-from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Row,
-    and_,
-    bindparam,
-    delete,
-    event,
-    insert,
-    inspect,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Select, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql import ClauseElement, Executable, Insert
 
 from agentspec.engine.events import Event
 from agentspec.exceptions import MissingDependency, StoreError, UsageError
-from agentspec.store.base import (
-    MessageRecord,
-    RunPage,
-    RunRecord,
-    SessionRecord,
-    Store,
-    WriteBatch,
-)
+from agentspec.store._sqlite import SQLiteFastPath
+from agentspec.store.base import MessageRecord, RunPage, RunRecord, SessionRecord, Store, WriteBatch
 from agentspec.store.schema import (
+    DELETE_MESSAGES,
+    DELETE_SESSION,
     EVENT_COLUMNS,
+    INSERT_EVENTS,
+    INSERT_MESSAGES,
+    INSERT_RUNS,
     MESSAGE_COLUMNS,
     RUN_COLUMNS,
     RUN_UPDATE_ORDER,
     SCHEMA_REVISION,
     SESSION_COLUMNS,
-    SESSION_UPSERT_COLUMNS,
+    UPDATE_RUNS,
     BatchRows,
     dumps,
     event_record,
     loads,
     message_record,
-    run_events,
     run_record,
-    runs,
-    session_messages,
+    select_events,
+    select_messages,
+    select_run,
+    select_runs,
+    select_session,
+    select_sessions,
     session_record,
-    sessions,
+    upsert_sessions,
 )
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -74,64 +61,6 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _WAL_AUTOCHECKPOINT_PAGES = 10_000
 """~40 MB of WAL between checkpoints (SQLite's default is 1,000 pages): hot pages are copied
 back once per checkpoint instead of ten times, which cuts mean write latency by about a third."""
-
-_INSERT_RUNS = insert(runs)
-_INSERT_EVENTS = insert(run_events)
-_INSERT_MESSAGES = insert(session_messages)
-_UPDATE_RUNS = update(runs).where(runs.c.id == bindparam("run_id"))
-
-
-def _upsert_sessions(dialect: str) -> Insert:
-    """``INSERT ... ON CONFLICT (id) DO UPDATE`` of the mutable session columns."""
-    stmt: Any = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(sessions)
-    return cast(
-        Insert,
-        stmt.on_conflict_do_update(
-            index_elements=[sessions.c.id],
-            set_={name: stmt.excluded[name] for name in SESSION_UPSERT_COLUMNS},
-        ),
-    )
-
-
-def _sqlite_text(stmt: ClauseElement, order: Sequence[str]) -> str:
-    """Compile ``stmt`` for sqlite3 with ``?`` placeholders bound in ``order``."""
-    from sqlalchemy.dialects.sqlite import dialect
-
-    compiled = stmt.compile(dialect=dialect(paramstyle="qmark"), column_keys=list(order))
-    positions = tuple(getattr(compiled, "positiontup", None) or ())
-    if positions != tuple(order):
-        raise RuntimeError(f"unexpected parameter order {positions} in {compiled}")
-    return str(compiled)
-
-
-class _SQLiteWriter:
-    """Applies a whole batch in one call on the aiosqlite worker thread."""
-
-    def __init__(self) -> None:
-        self.insert_runs = _sqlite_text(_INSERT_RUNS, RUN_COLUMNS)
-        self.insert_events = _sqlite_text(_INSERT_EVENTS, EVENT_COLUMNS)
-        self.update_runs = _sqlite_text(_UPDATE_RUNS, RUN_UPDATE_ORDER)
-        self.upsert_sessions = _sqlite_text(_upsert_sessions("sqlite"), SESSION_COLUMNS)
-        self.insert_messages = _sqlite_text(_INSERT_MESSAGES, MESSAGE_COLUMNS)
-
-    def apply(self, db: sqlite3.Connection, rows: BatchRows) -> None:
-        if db.in_transaction:
-            db.rollback()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, values in (
-                (self.insert_runs, rows.runs),
-                (self.insert_events, rows.events),
-                (self.update_runs, rows.run_updates),
-                (self.upsert_sessions, rows.sessions),
-                (self.insert_messages, rows.messages),
-            ):
-                if values:
-                    db.executemany(sql, values)
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
 
 
 def _encode_cursor(run: RunRecord) -> str:
@@ -177,16 +106,16 @@ class SQLStore(Store):
             failing with "database is locked".
 
     Attributes:
-        fast_writes: On SQLite, apply each batch in a single call on aiosqlite's worker
-            thread (the default). When false, or if aiosqlite lacks the hook, batches go
-            through SQLAlchemy Core like on PostgreSQL.
+        fast_path: On SQLite, run each operation as one call on an aiosqlite worker thread
+            (the default). When false, or if aiosqlite lacks the hook, SQLAlchemy executes
+            every statement, as on PostgreSQL.
 
     Raises:
         UsageError: The URL is not a supported SQLite or PostgreSQL URL.
         MissingDependency: A PostgreSQL URL was given but asyncpg is not installed.
     """
 
-    fast_writes: bool = True
+    fast_path: bool = True
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
         self.url = url
@@ -195,12 +124,14 @@ class SQLStore(Store):
         self._dialect = self._url.get_backend_name()
         self._path: Path | None = None
         self._lock = asyncio.Lock()
+        self._opening = asyncio.Lock()
         self._read_lock: AbstractAsyncContextManager[Any] = nullcontext()
         options: dict[str, Any] = {}
         if self._dialect == "sqlite":
             database = self._url.database or ":memory:"
             if database == ":memory:":
                 options["poolclass"] = StaticPool
+                # one shared connection: a query must not run inside a write's transaction
                 self._read_lock = self._lock
             elif not database.startswith("file:"):
                 self._path = Path(database).expanduser()
@@ -214,9 +145,9 @@ class SQLStore(Store):
             raise
         if self._dialect == "sqlite":
             event.listen(self._engine.sync_engine, "connect", self._on_sqlite_connect)
-        self._upsert_sessions = _upsert_sessions(self._dialect)
-        self._writer_conn: AsyncConnection | None = None
-        self._fast_write: Callable[[BatchRows], Awaitable[None]] | None = None
+        self._upsert_sessions = upsert_sessions(self._dialect)
+        self._held: list[AsyncConnection] = []
+        self._fast: SQLiteFastPath | None = None
 
     def _on_sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -246,13 +177,31 @@ class SQLStore(Store):
                 ) from None
 
     async def close(self) -> None:
-        """Close the write connection and dispose of the connection pool."""
+        """Close the connections held for the fast path and dispose of the pool."""
         with self._errors("closing"):
-            self._fast_write = None
-            if self._writer_conn is not None:
-                await self._writer_conn.close()
-                self._writer_conn = None
+            self._fast = None
+            while self._held:
+                await self._held.pop().close()
             await self._engine.dispose()
+
+    async def _fast_path(self) -> SQLiteFastPath | None:
+        """The SQLite fast path, set up on first use; ``None`` when SQLAlchemy executes."""
+        if self._fast is None and self.fast_path and self._dialect == "sqlite":
+            async with self._opening:
+                if self._fast is None and self.fast_path:
+                    held = [await self._engine.connect(), await self._engine.connect()]
+                    self._held.extend(held)
+                    writer, reader = [
+                        (await c.get_raw_connection()).driver_connection for c in held
+                    ]
+                    if SQLiteFastPath.supported(writer):
+                        self._fast = SQLiteFastPath(writer, reader, self._upsert_sessions)
+                    else:
+                        self.fast_path = False
+                        for conn in held:
+                            self._held.remove(conn)
+                            await conn.close()
+        return self._fast
 
     async def write(self, batch: WriteBatch) -> None:
         """Apply ``batch`` in one transaction; nothing of it is stored if any part fails."""
@@ -264,45 +213,33 @@ class SQLStore(Store):
             raise StoreError(f"cannot store the batch: a payload is not JSON: {exc}") from exc
         async with self._lock:
             with self._errors("write"):
-                if self._writer_conn is None and self._dialect == "sqlite" and self.fast_writes:
-                    await self._open_sqlite_writer()
-                if self._fast_write is not None:
-                    await self._fast_write(rows)
+                fast = await self._fast_path()
+                if fast is not None:
+                    await fast.write(rows)
                     return
                 async with self._engine.begin() as conn:
-                    await self._write_core(conn, rows)
+                    for stmt, names, values in (
+                        (INSERT_RUNS, RUN_COLUMNS, rows.runs),
+                        (INSERT_EVENTS, EVENT_COLUMNS, rows.events),
+                        (UPDATE_RUNS, RUN_UPDATE_ORDER, rows.run_updates),
+                        (self._upsert_sessions, SESSION_COLUMNS, rows.sessions),
+                        (INSERT_MESSAGES, MESSAGE_COLUMNS, rows.messages),
+                    ):
+                        if values:
+                            params = [dict(zip(names, row, strict=True)) for row in values]
+                            await conn.execute(stmt, params)
 
-    async def _open_sqlite_writer(self) -> None:
-        """Check out a connection for writes and, if aiosqlite allows, the one-hop path."""
-        self._writer_conn = await self._engine.connect()
-        driver: Any = (await self._writer_conn.get_raw_connection()).driver_connection
-        execute = getattr(driver, "_execute", None)
-        if callable(execute):
-            self._fast_write = partial(execute, _SQLiteWriter().apply, driver._conn)
-        else:
-            self.fast_writes = False
-            await self._writer_conn.close()
-            self._writer_conn = None
-
-    async def _write_core(self, conn: AsyncConnection, rows: BatchRows) -> None:
-        for stmt, names, values in (
-            (_INSERT_RUNS, RUN_COLUMNS, rows.runs),
-            (_INSERT_EVENTS, EVENT_COLUMNS, rows.events),
-            (_UPDATE_RUNS, RUN_UPDATE_ORDER, rows.run_updates),
-            (self._upsert_sessions, SESSION_COLUMNS, rows.sessions),
-            (_INSERT_MESSAGES, MESSAGE_COLUMNS, rows.messages),
-        ):
-            if values:
-                await conn.execute(stmt, [dict(zip(names, row, strict=True)) for row in values])
-
-    async def _fetch(self, stmt: Executable) -> Sequence[Row[Any]]:
-        async with self._read_lock:
-            with self._errors("read"):
-                async with self._engine.connect() as conn:
-                    return (await conn.execute(stmt)).all()
+    async def _select(self, stmt: Select[Any], params: dict[str, Any]) -> Sequence[Any]:
+        with self._errors("read"):
+            fast = await self._fast_path()
+            if fast is not None:
+                return await fast.select(stmt, params)
+            async with self._read_lock, self._engine.connect() as conn:
+                rows: Sequence[Any] = (await conn.execute(stmt, params)).all()
+                return rows
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        rows = await self._fetch(select(runs).where(runs.c.id == run_id))
+        rows = await self._select(select_run(), {"id": run_id})
         return run_record(rows[0]) if rows else None
 
     async def list_runs(
@@ -314,23 +251,19 @@ class SQLStore(Store):
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        stmt = select(runs)
+        params: dict[str, Any] = {"limit": limit + 1}
         if agent is not None:
-            stmt = stmt.where(runs.c.agent == agent)
+            params["agent"] = agent
         if status is not None:
-            stmt = stmt.where(runs.c.status == status)
+            params["status"] = status
         if session_id is not None:
-            stmt = stmt.where(runs.c.session_id == session_id)
+            params["session_id"] = session_id
         if cursor:
-            created_at, run_id = _decode_cursor(cursor)
-            stmt = stmt.where(
-                or_(
-                    runs.c.created_at < created_at,
-                    and_(runs.c.created_at == created_at, runs.c.id < run_id),
-                )
-            )
-        stmt = stmt.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit + 1)
-        found = [run_record(row) for row in await self._fetch(stmt)]
+            params["before"], params["before_id"] = _decode_cursor(cursor)
+        stmt = select_runs(
+            agent is not None, status is not None, session_id is not None, bool(cursor)
+        )
+        found = [run_record(row) for row in await self._select(stmt, params)]
         if len(found) > limit:
             return RunPage(found[:limit], _encode_cursor(found[limit - 1]) if limit else None)
         return RunPage(found, None)
@@ -338,45 +271,39 @@ class SQLStore(Store):
     async def get_events(
         self, run_id: str, *, after: int = 0, limit: int | None = None
     ) -> list[Event]:
-        stmt = (
-            select(run_events)
-            .where(run_events.c.run_id == run_id, run_events.c.seq > after)
-            .order_by(run_events.c.seq)
-            .limit(limit)
-        )
-        return [event_record(row) for row in await self._fetch(stmt)]
+        params = {"run_id": run_id, "after": after, "limit": limit}
+        rows = await self._select(select_events(limit is not None), params)
+        return [event_record(row) for row in rows]
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
-        rows = await self._fetch(select(sessions).where(sessions.c.id == session_id))
+        rows = await self._select(select_session(), {"id": session_id})
         return session_record(rows[0]) if rows else None
 
     async def list_sessions(
         self, *, agent: str | None = None, limit: int = 100
     ) -> list[SessionRecord]:
-        stmt = select(sessions).order_by(sessions.c.updated_at.desc(), sessions.c.id.desc())
-        if agent is not None:
-            stmt = stmt.where(sessions.c.agent == agent)
-        return [session_record(row) for row in await self._fetch(stmt.limit(limit))]
+        params = {"agent": agent, "limit": limit}
+        rows = await self._select(select_sessions(agent is not None), params)
+        return [session_record(row) for row in rows]
 
     async def delete_session(self, session_id: str) -> bool:
         async with self._lock:
             with self._errors("delete session"):
+                fast = await self._fast_path()
+                if fast is not None:
+                    return await fast.delete_session(session_id)
                 async with self._engine.begin() as conn:
-                    await conn.execute(
-                        delete(session_messages).where(session_messages.c.session_id == session_id)
-                    )
-                    result = await conn.execute(delete(sessions).where(sessions.c.id == session_id))
+                    await conn.execute(DELETE_MESSAGES, {"session_id": session_id})
+                    result = await conn.execute(DELETE_SESSION, {"session_id": session_id})
                     return bool(result.rowcount)
 
     async def get_messages(
         self, session_id: str, *, last: int | None = None
     ) -> list[MessageRecord]:
-        stmt = select(session_messages).where(session_messages.c.session_id == session_id)
-        if last:
-            stmt = stmt.order_by(session_messages.c.seq.desc()).limit(last)
-        else:
-            stmt = stmt.order_by(session_messages.c.seq)
-        messages = [message_record(row) for row in await self._fetch(stmt)]
+        params = {"session_id": session_id, "limit": last}
+        messages = [
+            message_record(row) for row in await self._select(select_messages(bool(last)), params)
+        ]
         if last:
             messages.reverse()
         return messages
