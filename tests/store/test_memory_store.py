@@ -19,10 +19,3 @@ class TestMemoryStore(StoreConformance):
         await store.setup()
         yield store
         await store.close()
-
-    @pytest.mark.xfail(
-        reason="MemoryStore applies a batch piecemeal and does not reject duplicate keys",
-        strict=True,
-    )
-    async def test_failed_batch_leaves_nothing(self, store: Store) -> None:
-        await super().test_failed_batch_leaves_nothing(store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from agentspec.exceptions import UsageError
@@ -31,6 +32,17 @@ __all__ = [
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
+def _busy_timeout() -> float:
+    """``$AGENTSPEC_SQLITE_BUSY_TIMEOUT`` seconds (default 5): how long a write waits for a lock."""
+    raw = os.environ.get("AGENTSPEC_SQLITE_BUSY_TIMEOUT", "")
+    try:
+        return max(0.0, float(raw)) if raw else 5.0
+    except ValueError:
+        raise UsageError(
+            f"AGENTSPEC_SQLITE_BUSY_TIMEOUT={raw!r}: give a number of seconds"
+        ) from None
+
+
 def open_store(url: str) -> Store:
     """Create (but do not set up) the store for ``url``.
 
@@ -48,14 +60,12 @@ def open_store(url: str) -> Store:
     """
     if url in ("memory", "memory://"):
         return MemoryStore()
+    if "://" not in url and url.endswith(_SQLITE_SUFFIXES):
+        url = f"sqlite:///{Path(url).expanduser()}"
     if url.startswith(("sqlite", "postgres")):
         from agentspec.store.sql import SQLStore
 
-        return SQLStore(url)
-    if "://" not in url and url.endswith(_SQLITE_SUFFIXES):
-        from agentspec.store.sql import SQLStore
-
-        return SQLStore(f"sqlite:///{Path(url).expanduser()}")
+        return SQLStore(url, busy_timeout=_busy_timeout())
     raise UsageError(
         f"unsupported store {url!r}: use 'memory', a SQLite file path (x.db), "
         "sqlite:///path/to.db, sqlite:///:memory: or postgresql://user:password@host/database"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 
 from agentspec.engine.events import Event
+from agentspec.exceptions import StoreError
 from agentspec.store.base import (
     MessageRecord,
     RunPage,
@@ -26,14 +27,50 @@ class MemoryStore(Store):
         self._sessions: dict[str, SessionRecord] = {}
         self._messages: dict[str, list[MessageRecord]] = {}
 
+    def _check(self, batch: WriteBatch) -> None:
+        """Refuse the whole batch if any key would clash, like a database transaction."""
+        new_runs = {run.id for run in batch.runs}
+        if len(new_runs) != len(batch.runs) or any(r in self._runs for r in new_runs):
+            raise StoreError("cannot store the batch: a run id already exists")
+        seen: set[tuple[str, int]] = set()
+        for event in batch.events:
+            key = (event.run_id, event.seq)
+            if event.run_id not in self._runs and event.run_id not in new_runs:
+                raise StoreError(f"cannot store event {key}: run {event.run_id!r} does not exist")
+            if key in seen or self._has_event(event.run_id, event.seq):
+                raise StoreError(f"cannot store the batch: event {key} already exists")
+            seen.add(key)
+        new_sessions = {session.id for session in batch.sessions}
+        seen = set()
+        for message in batch.messages:
+            key = (message.session_id, message.seq)
+            if message.session_id not in self._sessions and message.session_id not in new_sessions:
+                raise StoreError(f"cannot store message {key}: session does not exist")
+            stored = self._messages.get(message.session_id, [])
+            if key in seen or any(m.seq == message.seq for m in stored[-len(batch.messages) - 1 :]):
+                raise StoreError(f"cannot store the batch: message {key} already exists")
+            seen.add(key)
+
+    def _has_event(self, run_id: str, seq: int) -> bool:
+        events = self._events.get(run_id)
+        if not events:
+            return False
+        index = bisect_left(events, seq, key=lambda e: e.seq)
+        return index < len(events) and events[index].seq == seq
+
     async def write(self, batch: WriteBatch) -> None:
+        self._check(batch)
         for run in batch.runs:
             if run.id not in self._runs:
                 self._order.append(run.id)
             self._runs[run.id] = run
             self._events.setdefault(run.id, [])
         for event in batch.events:
-            self._events.setdefault(event.run_id, []).append(event)
+            events = self._events.setdefault(event.run_id, [])
+            if events and events[-1].seq > event.seq:
+                insort(events, event, key=lambda e: e.seq)
+            else:
+                events.append(event)
         for update in batch.run_updates:
             record = self._runs.get(update.run_id)
             if record is None:
