@@ -31,6 +31,7 @@ class Persister:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._inline = getattr(store, "url", "") == "memory://"
+        self._writing = False
         self.error: StoreError | None = None
 
     def add_run(self, run: RunRecord) -> None:
@@ -60,7 +61,11 @@ class Persister:
             self._wake.set()
 
     async def flush(self) -> None:
-        """Return once everything added so far is durable; raise StoreError if it is not."""
+        """Return once everything added so far is durable; raise StoreError if it is not.
+
+        When no write is in flight the caller writes the pending batch itself (no task hop);
+        otherwise it joins the next group commit of the background writer.
+        """
         if self._inline:
             batch, self._pending = self._pending, WriteBatch()
             if batch:
@@ -68,12 +73,40 @@ class Persister:
             return
         if self._task is None:
             self.start()
-        if not self._pending and not self._waiters:
+        if not self._writing and not self._waiters:
+            batch, self._pending = self._pending, WriteBatch()
+            if batch:
+                await self._write(batch, [])
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
         self._kick()
         await future
+
+    async def _write(self, batch: WriteBatch, waiters: list[asyncio.Future[None]]) -> None:
+        """Write one batch; on failure, everyone who may have had events in it hears of it."""
+        self._writing = True
+        try:
+            await self.store.write(batch)
+        except Exception as exc:
+            error = (
+                exc
+                if isinstance(exc, StoreError)
+                else StoreError(f"store write failed: {type(exc).__name__}: {exc}")
+            )
+            self.error = error
+            for waiter in [*waiters, *self._waiters]:
+                if not waiter.done():
+                    waiter.set_exception(error)
+            self._waiters = [w for w in self._waiters if not w.done()]
+            raise error from None
+        finally:
+            self._writing = False
+            if self._pending or self._waiters:
+                self._kick()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def start(self) -> None:
         if self._inline or self._task is not None:
@@ -88,27 +121,17 @@ class Persister:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._writing:
+                continue  # the write in flight kicks us again when it is done
             batch, self._pending = self._pending, WriteBatch()
             waiters, self._waiters = self._waiters, []
-            try:
-                if batch:
-                    await self.store.write(batch)
-            except StoreError as exc:
-                self.error = exc
+            if not batch:
                 for waiter in waiters:
                     if not waiter.done():
-                        waiter.set_exception(exc)
+                        waiter.set_result(None)
                 continue
-            except Exception as exc:  # a backend bug must not strand the waiters
-                error = StoreError(f"store write failed: {type(exc).__name__}: {exc}")
-                self.error = error
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_exception(error)
-                continue
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+            with contextlib.suppress(StoreError):
+                await self._write(batch, waiters)
 
     async def close(self) -> None:
         with contextlib.suppress(StoreError):

@@ -17,7 +17,7 @@ from agentspec.engine.compile import CompiledAgent
 from agentspec.engine.result import ToolCallRecord
 from agentspec.engine.run import RunState
 from agentspec.exceptions import BudgetExceeded, MaxTurnsExceeded, ModelError, ToolError
-from agentspec.models.base import Message, ModelRequest, ModelResponse, TextDelta, ToolCall
+from agentspec.models.base import Message, ModelRequest, ModelResponse, ToolCall
 from agentspec.tools.base import Tool, ToolContext, ToolResult
 
 
@@ -82,17 +82,13 @@ async def _model_turn(
     state: RunState, agent: CompiledAgent, request: ModelRequest, turn: int
 ) -> ModelResponse:
     started = time.perf_counter()
-    response: ModelResponse | None = None
+    on_delta = None
     if request.stream:
-        async for item in agent.model.stream(request):
-            if isinstance(item, TextDelta):
-                state.emit(ev.MODEL_TEXT, {"turn": turn, "text": item.text})
-            else:
-                response = item
-    else:
-        response = await agent.model.request(request)
-    if response is None:  # pragma: no cover - adapter bug
-        raise ModelError(f"{agent.model.label} returned no response")
+
+        def on_delta(text: str) -> None:
+            state.emit(ev.MODEL_TEXT, {"turn": turn, "text": text})
+
+    response = await agent.model.generate(request, on_delta)
     state.emit(
         ev.MODEL_RESPONSE,
         {

@@ -201,10 +201,23 @@ class Model(ABC):
         """Yield text deltas as they arrive and finally the complete :class:`ModelResponse`."""
 
     async def request(self, request: ModelRequest) -> ModelResponse:
+        """The complete response, without streaming."""
+        return await self.generate(request, None)
+
+    async def generate(
+        self, request: ModelRequest, on_delta: Callable[[str], None] | None
+    ) -> ModelResponse:
+        """The complete response; streamed text is handed to ``on_delta`` as it arrives.
+
+        This is what the engine calls. The default drives :meth:`stream`; adapters that can
+        answer without an async generator (scripted, replay, wrappers) override it.
+        """
         response: ModelResponse | None = None
         async for item in self.stream(request):
             if isinstance(item, ModelResponse):
                 response = item
+            elif on_delta is not None:
+                on_delta(item.text)
         if response is None:  # pragma: no cover - adapter bug
             from agentspec.exceptions import ModelError
 

@@ -7,7 +7,7 @@ or one sent with a different number of messages than recorded, raises
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from agentspec.engine.events import MODEL_REQUEST, MODEL_RESPONSE, MODEL_TEXT, Event
 from agentspec.exceptions import ScriptMismatch
@@ -39,7 +39,7 @@ class ReplayModel(Model):
     def remaining(self) -> int:
         return len(self._responses) - self._cursor
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+    def _next(self, request: ModelRequest) -> tuple[ModelResponse, list[str]]:
         index = self._cursor
         if index >= len(self._responses):
             raise ScriptMismatch(
@@ -55,8 +55,20 @@ class ReplayModel(Model):
                 provider="replay",
             )
         self._cursor += 1
-        response = self._responses[index]
+        return self._responses[index], self._deltas[index]
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        response, deltas = self._next(request)
         if request.stream:
-            for text in self._deltas[index]:
+            for text in deltas:
                 yield TextDelta(text)
         yield response
+
+    async def generate(
+        self, request: ModelRequest, on_delta: Callable[[str], None] | None
+    ) -> ModelResponse:
+        response, deltas = self._next(request)
+        if on_delta is not None and request.stream:
+            for text in deltas:
+                on_delta(text)
+        return response

@@ -12,7 +12,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from agentspec.exceptions import ModelError
-from agentspec.models.base import Model, ModelRequest, StreamItem, TextDelta
+from agentspec.models.base import Model, ModelRequest, ModelResponse, StreamItem, TextDelta
 
 
 def backoff_delay(
@@ -59,6 +59,32 @@ class RetryingModel(Model):
                         streamed = True
                     yield item
                 return
+            except ModelError as exc:
+                if not exc.retryable or streamed or attempt >= self.max_retries:
+                    raise
+                attempt += 1
+                delay = backoff_delay(
+                    attempt, base=self.base_delay, cap=self.max_delay, retry_after=exc.retry_after
+                )
+                if request.on_retry is not None:
+                    request.on_retry(attempt, exc, delay)
+                await self._sleep(delay)
+
+    async def generate(
+        self, request: ModelRequest, on_delta: Callable[[str], None] | None
+    ) -> ModelResponse:
+        attempt = 0
+        streamed = False
+
+        def relay(text: str) -> None:
+            nonlocal streamed
+            streamed = True
+            assert on_delta is not None
+            on_delta(text)
+
+        while True:
+            try:
+                return await self.inner.generate(request, relay if on_delta is not None else None)
             except ModelError as exc:
                 if not exc.retryable or streamed or attempt >= self.max_retries:
                     raise

@@ -201,16 +201,28 @@ class ScriptedModel(Model):
     def remaining(self) -> int:
         return max(0, len(self._steps) - self._cursor) if self._rules is None else 0
 
+    def _chunks(self, response: ModelResponse) -> list[str]:
+        explicit: list[str] | None = getattr(response, "_chunks", None)
+        if explicit:
+            return explicit
+        text = response.message.content
+        return _WORDS.findall(text) if self._chunk_text else [text]
+
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         response = await self.request(request)
-        text = response.message.content
-        if request.stream and text:
-            chunks = getattr(response, "_chunks", None) or (
-                _WORDS.findall(text) if self._chunk_text else [text]
-            )
-            for chunk in chunks:
+        if request.stream and response.message.content:
+            for chunk in self._chunks(response):
                 yield TextDelta(chunk)
         yield response
+
+    async def generate(
+        self, request: ModelRequest, on_delta: Callable[[str], None] | None
+    ) -> ModelResponse:
+        response = await self.request(request)
+        if on_delta is not None and request.stream and response.message.content:
+            for chunk in self._chunks(response):
+                on_delta(chunk)
+        return response
 
     async def request(self, request: ModelRequest) -> ModelResponse:
         if self._fn is not None:

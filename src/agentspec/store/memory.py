@@ -32,14 +32,24 @@ class MemoryStore(Store):
         new_runs = {run.id for run in batch.runs}
         if len(new_runs) != len(batch.runs) or any(r in self._runs for r in new_runs):
             raise StoreError("cannot store the batch: a run id already exists")
-        seen: set[tuple[str, int]] = set()
+        last: dict[str, int] = {}
         for event in batch.events:
-            key = (event.run_id, event.seq)
-            if event.run_id not in self._runs and event.run_id not in new_runs:
-                raise StoreError(f"cannot store event {key}: run {event.run_id!r} does not exist")
-            if key in seen or self._has_event(event.run_id, event.seq):
-                raise StoreError(f"cannot store the batch: event {key} already exists")
-            seen.add(key)
+            run_id = event.run_id
+            previous = last.get(run_id)
+            if previous is None:
+                existing = self._events.get(run_id)
+                if existing is None and run_id not in new_runs:
+                    raise StoreError(
+                        f"cannot store event {event.seq} of run {run_id!r}: no such run"
+                    )
+                previous = existing[-1].seq if existing else 0
+            if event.seq <= previous:  # out of order: look for a real duplicate
+                same = [e.seq for e in batch.events if e.run_id == run_id and e.seq == event.seq]
+                if len(same) > 1 or self._has_event(run_id, event.seq):
+                    raise StoreError(
+                        f"cannot store the batch: event {event.seq} of run {run_id!r} already exists"
+                    )
+            last[run_id] = max(previous, event.seq)
         new_sessions = {session.id for session in batch.sessions}
         seen = set()
         for message in batch.messages:
