@@ -73,7 +73,7 @@ def bench_build() -> tuple[float, float]:
     return per_us, size / 1000 / 1024
 
 
-async def bench_runs(store: str, n: int) -> float:
+async def bench_runs(store: str, n: int, *, pause_gc: bool = False) -> float:
     import agentspec
 
     agent = make_agent(agentspec)
@@ -82,11 +82,17 @@ async def bench_runs(store: str, n: int) -> float:
         for _ in range(200):
             await runtime.run("calc", "what is 2 + 3?")
         samples = []
-        for _ in range(5):
-            started = time.perf_counter()
-            for _ in range(n // 5):
-                result = await runtime.run("calc", "what is 2 + 3?")
-            samples.append((time.perf_counter() - started) / (n // 5) * 1e6)
+        if pause_gc:
+            gc.collect()
+            gc.disable()
+        try:
+            for _ in range(5):
+                started = time.perf_counter()
+                for _ in range(n // 5):
+                    result = await runtime.run("calc", "what is 2 + 3?")
+                samples.append((time.perf_counter() - started) / (n // 5) * 1e6)
+        finally:
+            gc.enable()
         assert result.output == "5", result.output
     return statistics.median(samples)
 
@@ -169,6 +175,7 @@ def main() -> None:
     n = 5000 if not QUICK else 500
     a_us, a_kib = bench_build()
     b_mem = asyncio.run(bench_runs("memory", n))
+    b_mem_nogc = asyncio.run(bench_runs("memory", n, pause_gc=True))
     b_sql = asyncio.run(bench_runs(sqlite, n // 5))
     c_mem, rss_mem = asyncio.run(bench_concurrent("memory"))
     c_sql, rss_sql = asyncio.run(bench_concurrent(sqlite))
@@ -182,6 +189,7 @@ def main() -> None:
     print(row("(a) build one agent with one tool", a_us, "µs", TARGETS["a_us"]))
     print(row("(a) memory per agent", a_kib, "KiB", TARGETS["a_kib"]))
     print(row("(b) run add(2,3), in-memory store", b_mem, "µs", TARGETS["b_mem_us"]))
+    print(row("(b) same, GC paused while measuring", b_mem_nogc, "µs", TARGETS["b_mem_us"]))
     print(row("(b) run add(2,3), SQLite store (durable)", b_sql, "µs", TARGETS["b_sqlite_us"]))
     print(row("(c) 1,000 concurrent runs, in-memory", c_mem, "runs/s", TARGETS["c_runs_s"], False))
     print(row("(c) 1,000 concurrent runs, SQLite", c_sql, "runs/s", TARGETS["c_runs_s"], False))

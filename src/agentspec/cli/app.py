@@ -7,7 +7,6 @@ one).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -77,6 +76,8 @@ def report(exc: AgentspecError) -> NoReturn:
 
 
 def run_async(factory: Callable[[], Awaitable[T]]) -> T:
+    import asyncio
+
     try:
         return asyncio.run(factory())  # type: ignore[arg-type]
     except AgentspecError as exc:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
 import json
 import os
-import time
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC
-from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -17,12 +12,17 @@ import httpx
 from agentspec.exceptions import (
     MissingDependency,
     ModelAuthError,
-    ModelBadRequest,
     ModelError,
-    ModelRateLimited,
     ModelTimeout,
     ModelUnavailable,
     UsageError,
+)
+from agentspec.models._http import (
+    PLACEHOLDER_KEY,
+    malformed,
+    parse_arguments,
+    status_error,
+    transport_errors,
 )
 from agentspec.models.base import (
     Message,
@@ -38,7 +38,6 @@ from agentspec.models.base import (
 
 ENV_KEY = "ANTHROPIC_API_KEY"
 DEFAULT_MAX_TOKENS = 4096
-_PLACEHOLDER_KEY = "not-needed"
 
 _STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end_turn",
@@ -60,13 +59,6 @@ _ERROR_TYPE_STATUS = {
     "api_error": 500,
     "timeout_error": 504,
     "overloaded_error": 529,
-}
-
-_ERROR_BY_STATUS: dict[int, type[ModelError]] = {
-    401: ModelAuthError,
-    403: ModelAuthError,
-    408: ModelTimeout,
-    429: ModelRateLimited,
 }
 
 
@@ -126,7 +118,7 @@ class AnthropicModel(Model):
                     "or configure the model's api_key",
                     provider=provider_label,
                 )
-        kwargs: dict[str, Any] = {"api_key": api_key or _PLACEHOLDER_KEY, "max_retries": 0}
+        kwargs: dict[str, Any] = {"api_key": api_key or PLACEHOLDER_KEY, "max_retries": 0}
         if base_url:
             kwargs["base_url"] = base_url
         if timeout is not None:
@@ -227,20 +219,6 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
     return blocks
 
 
-def parse_arguments(call_id: str, name: str, raw: str) -> ToolCall:
-    """Build a ToolCall from streamed ``input_json`` text; bad JSON is kept, never raised."""
-    if not raw.strip():
-        return ToolCall(id=call_id, name=name, arguments={})
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        return ToolCall(call_id, name, None, raw, f"arguments are not valid JSON: {exc}")
-    if not isinstance(value, dict):
-        why = f"arguments must be a JSON object, not {type(value).__name__}"
-        return ToolCall(call_id, name, None, raw, why)
-    return ToolCall(id=call_id, name=name, arguments=value)
-
-
 def _count(raw: Any, field: str) -> int | None:
     value = getattr(raw, field, None)
     return None if value is None else int(value)
@@ -261,13 +239,9 @@ def _stop_reason(stop_reason: str | None, has_calls: bool) -> StopReason:
     return _STOP_REASONS.get(stop_reason or "end_turn", "end_turn")
 
 
-def _malformed(provider: str, what: str) -> ModelError:
-    return ModelError(f"{provider}: malformed response: {what}", provider=provider, status=200)
-
-
 def _from_message(message: Any, default_model: str, provider: str) -> ModelResponse:
     if not isinstance(getattr(message, "content", None), list):
-        raise _malformed(provider, "expected a message object")
+        raise malformed(provider, "expected a message object")
     text: list[str] = []
     calls: list[ToolCall] = []
     for block in message.content:
@@ -354,7 +328,7 @@ class _StreamCollector:
 
     def response(self, default_model: str) -> ModelResponse:
         if not self.started:
-            raise _malformed(self.provider, "the stream had no message_start event")
+            raise malformed(self.provider, "the stream had no message_start event")
         text: list[str] = []
         calls: list[ToolCall] = []
         for _, block in sorted(self.blocks.items()):
@@ -374,58 +348,10 @@ class _StreamCollector:
         )
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP-date)."""
-    headers = headers or {}
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        with contextlib.suppress(ValueError):
-            return max(float(headers.get(name, "")) * scale, 0.0)
-    try:
-        when = email.utils.parsedate_to_datetime(headers.get("retry-after") or "")
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def _status_error(
-    provider: str,
-    status: int,
-    detail: str,
-    headers: Mapping[str, str] | None = None,
-    *,
-    what: str = "",
-) -> ModelError:
-    if not what:
-        try:
-            what = f"{status} {HTTPStatus(status).phrase.lower()}"
-        except ValueError:
-            what = f"{status} overloaded" if status == 529 else str(status)
-    message = f"{provider}: {what}: {detail}" if detail else f"{provider}: {what}"
-    cls = _ERROR_BY_STATUS.get(status) or (
-        ModelUnavailable if status >= 500 else ModelBadRequest if status >= 400 else ModelError
-    )
-    return cls(message, provider=provider, status=status, retry_after=_retry_after(headers))
-
-
 def _error_from_type(provider: str, kind: str, detail: str) -> ModelError:
     """An error event inside a 200 stream: classify by its ``error.type``."""
     status = _ERROR_TYPE_STATUS.get(kind, 500)
-    return _status_error(provider, status, detail, what=f"stream error {kind or 'unknown'}")
-
-
-def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    timeouts: list[type[BaseException]] = [TimeoutError, httpx.TimeoutException]
-    transport: list[type[BaseException]] = [OSError, httpx.TransportError]
-    try:
-        import httpx2
-    except ImportError:
-        pass
-    else:
-        timeouts.append(httpx2.TimeoutException)
-        transport.append(httpx2.TransportError)
-    return tuple(timeouts), tuple(transport)
+    return status_error(provider, status, detail, what=f"stream error {kind or 'unknown'}")
 
 
 def _body_error(body: Any) -> tuple[str, str]:
@@ -445,8 +371,8 @@ def map_error(exc: Exception, provider: str) -> ModelError:
         detail = getattr(exc, "api_message", None) or detail or exc.message
         if exc.status_code < 400:
             return _error_from_type(provider, kind, detail)
-        return _status_error(provider, exc.status_code, detail, exc.response.headers)
-    timeouts, transport = _transport_errors()
+        return status_error(provider, exc.status_code, detail, exc.response.headers)
+    timeouts, transport = transport_errors()
     if isinstance(exc, (anthropic.APITimeoutError, *timeouts)):
         return ModelTimeout(f"{provider}: request timed out", provider=provider)
     if isinstance(exc, (anthropic.APIConnectionError, *transport)):

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
 import json
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC
-from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -18,12 +13,17 @@ import httpx
 from agentspec.exceptions import (
     MissingDependency,
     ModelAuthError,
-    ModelBadRequest,
     ModelError,
-    ModelRateLimited,
     ModelTimeout,
     ModelUnavailable,
     UsageError,
+)
+from agentspec.models._http import (
+    PLACEHOLDER_KEY,
+    malformed,
+    parse_arguments,
+    status_error,
+    transport_errors,
 )
 from agentspec.models.base import (
     Message,
@@ -33,12 +33,10 @@ from agentspec.models.base import (
     StopReason,
     StreamItem,
     TextDelta,
-    ToolCall,
     Usage,
 )
 
 ENV_KEY = "OPENAI_API_KEY"
-_PLACEHOLDER_KEY = "not-needed"
 
 _STOP_REASONS: dict[str, StopReason] = {
     "stop": "end_turn",
@@ -55,13 +53,6 @@ _STREAM_ERROR_STATUS = {
     "rate_limit_exceeded": 429,
     "rate_limit_error": 429,
     "server_error": 500,
-}
-
-_ERROR_BY_STATUS: dict[int, type[ModelError]] = {
-    401: ModelAuthError,
-    403: ModelAuthError,
-    408: ModelTimeout,
-    429: ModelRateLimited,
 }
 
 
@@ -117,7 +108,7 @@ class OpenAIModel(Model):
                     "or configure the model's api_key",
                     provider=provider_label,
                 )
-        kwargs: dict[str, Any] = {"api_key": api_key or _PLACEHOLDER_KEY, "max_retries": 0}
+        kwargs: dict[str, Any] = {"api_key": api_key or PLACEHOLDER_KEY, "max_retries": 0}
         if base_url:
             kwargs["base_url"] = base_url
         if timeout is not None:
@@ -212,20 +203,6 @@ def to_wire_messages(request: ModelRequest) -> list[dict[str, Any]]:
     return wire
 
 
-def parse_arguments(call_id: str, name: str, raw: str) -> ToolCall:
-    """Build a ToolCall from the model's argument text; bad JSON is kept, never raised."""
-    if not raw.strip():
-        return ToolCall(id=call_id, name=name, arguments={})
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        return ToolCall(call_id, name, None, raw, f"arguments are not valid JSON: {exc}")
-    if not isinstance(value, dict):
-        why = f"arguments must be a JSON object, not {type(value).__name__}"
-        return ToolCall(call_id, name, None, raw, why)
-    return ToolCall(id=call_id, name=name, arguments=value)
-
-
 def _new_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
@@ -249,14 +226,10 @@ def _stop_reason(finish_reason: str | None, has_calls: bool) -> StopReason:
     return _STOP_REASONS.get(finish_reason or "stop", "end_turn")
 
 
-def _malformed(provider: str, what: str) -> ModelError:
-    return ModelError(f"{provider}: malformed response: {what}", provider=provider, status=200)
-
-
 def _from_completion(completion: Any, default_model: str, provider: str) -> ModelResponse:
     choices = getattr(completion, "choices", None) or []
     if not choices:
-        raise _malformed(provider, "the response has no choices")
+        raise malformed(provider, "the response has no choices")
     choice = choices[0]
     wire = choice.message
     calls = [
@@ -331,7 +304,7 @@ class _StreamCollector:
 
     def response(self, default_model: str) -> ModelResponse:
         if not self.chunks:
-            raise _malformed(self.provider, "the stream had no chunks")
+            raise malformed(self.provider, "the stream had no chunks")
         calls = [
             parse_arguments(c["id"] or _new_call_id(), c["name"], "".join(c["arguments"]))
             for _, c in sorted(self.calls.items())
@@ -342,55 +315,6 @@ class _StreamCollector:
             stop_reason=_stop_reason(self.finish, bool(calls)),
             model=self.model or default_model,
         )
-
-
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP-date)."""
-    headers = headers or {}
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        with contextlib.suppress(ValueError):
-            return max(float(headers.get(name, "")) * scale, 0.0)
-    try:
-        when = email.utils.parsedate_to_datetime(headers.get("retry-after") or "")
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def _status_error(
-    provider: str,
-    status: int,
-    detail: str,
-    headers: Mapping[str, str] | None = None,
-    *,
-    what: str = "",
-) -> ModelError:
-    """The ModelError for an HTTP status, worded ``provider: status reason: detail``."""
-    if not what:
-        try:
-            what = f"{status} {HTTPStatus(status).phrase.lower()}"
-        except ValueError:
-            what = f"{status} overloaded" if status == 529 else str(status)
-    message = f"{provider}: {what}: {detail}" if detail else f"{provider}: {what}"
-    cls = _ERROR_BY_STATUS.get(status) or (
-        ModelUnavailable if status >= 500 else ModelBadRequest if status >= 400 else ModelError
-    )
-    return cls(message, provider=provider, status=status, retry_after=_retry_after(headers))
-
-
-def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    timeouts: list[type[BaseException]] = [TimeoutError, httpx.TimeoutException]
-    transport: list[type[BaseException]] = [OSError, httpx.TransportError]
-    try:
-        import httpx2
-    except ImportError:
-        pass
-    else:
-        timeouts.append(httpx2.TimeoutException)
-        transport.append(httpx2.TransportError)
-    return tuple(timeouts), tuple(transport)
 
 
 def _body_message(body: Any) -> str:
@@ -408,8 +332,8 @@ def map_error(exc: Exception, provider: str) -> ModelError:
     openai = _import_openai()
     if isinstance(exc, openai.APIStatusError):
         detail = _body_message(exc.body) or exc.message
-        return _status_error(provider, exc.status_code, detail, exc.response.headers)
-    timeouts, transport = _transport_errors()
+        return status_error(provider, exc.status_code, detail, exc.response.headers)
+    timeouts, transport = transport_errors()
     if isinstance(exc, (openai.APITimeoutError, *timeouts)):
         return ModelTimeout(f"{provider}: request timed out", provider=provider)
     if isinstance(exc, (openai.APIConnectionError, *transport)):
@@ -419,5 +343,5 @@ def map_error(exc: Exception, provider: str) -> ModelError:
         kind = getattr(exc, "type", None) or getattr(exc, "code", None) or ""
         status = _STREAM_ERROR_STATUS.get(str(kind), 500)
         detail = _body_message(exc.body) or exc.message
-        return _status_error(provider, status, detail, what=f"stream error {kind}".strip())
+        return status_error(provider, status, detail, what=f"stream error {kind}".strip())
     return ModelError(f"{provider}: {type(exc).__name__}: {exc}", provider=provider)

@@ -33,23 +33,30 @@ class MemoryStore(Store):
         if len(new_runs) != len(batch.runs) or any(r in self._runs for r in new_runs):
             raise StoreError("cannot store the batch: a run id already exists")
         last: dict[str, int] = {}
-        for event in batch.events:
-            run_id = event.run_id
+        events = batch.events
+        i, count = 0, len(events)
+        while i < count:  # events come in runs of the same run_id: check each group at once
+            run_id = events[i].run_id
             previous = last.get(run_id)
             if previous is None:
                 existing = self._events.get(run_id)
                 if existing is None and run_id not in new_runs:
                     raise StoreError(
-                        f"cannot store event {event.seq} of run {run_id!r}: no such run"
+                        f"cannot store event {events[i].seq} of run {run_id!r}: no such run"
                     )
                 previous = existing[-1].seq if existing else 0
-            if event.seq <= previous:  # out of order: look for a real duplicate
-                same = [e.seq for e in batch.events if e.run_id == run_id and e.seq == event.seq]
-                if len(same) > 1 or self._has_event(run_id, event.seq):
-                    raise StoreError(
-                        f"cannot store the batch: event {event.seq} of run {run_id!r} already exists"
-                    )
-            last[run_id] = max(previous, event.seq)
+            while i < count and events[i].run_id == run_id:
+                seq = events[i].seq
+                if seq <= previous:  # out of order: look for a real duplicate
+                    same = [e for e in events if e.run_id == run_id and e.seq == seq]
+                    if len(same) > 1 or self._has_event(run_id, seq):
+                        raise StoreError(
+                            f"cannot store the batch: event {seq} of run {run_id!r} already exists"
+                        )
+                else:
+                    previous = seq
+                i += 1
+            last[run_id] = previous
         new_sessions = {session.id for session in batch.sessions}
         seen = set()
         for message in batch.messages:
@@ -75,12 +82,16 @@ class MemoryStore(Store):
                 self._order.append(run.id)
             self._runs[run.id] = run
             self._events.setdefault(run.id, [])
+        stored: list[Event] | None = None
+        current = ""
         for event in batch.events:
-            events = self._events.setdefault(event.run_id, [])
-            if events and events[-1].seq > event.seq:
-                insort(events, event, key=lambda e: e.seq)
+            if event.run_id != current or stored is None:
+                current = event.run_id
+                stored = self._events.setdefault(current, [])
+            if stored and stored[-1].seq > event.seq:
+                insort(stored, event, key=lambda e: e.seq)
             else:
-                events.append(event)
+                stored.append(event)
         for update in batch.run_updates:
             record = self._runs.get(update.run_id)
             if record is None:
