@@ -228,3 +228,34 @@ def test_unwritable_database_path_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert str(blocker) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_replay_model_answers_from_a_stored_run(db: Path) -> None:
+    project = str(EXAMPLES / "quickstart")
+    first = agentspec("run", project, "-i", "what is 4 + 5?", "--json", store=db)
+    recorded = json.loads(first.stdout)
+    again = agentspec(
+        "run",
+        project,
+        "-i",
+        "what is 4 + 5?",
+        "--json",
+        "--model",
+        f"replay:{recorded['run_id']}",
+        store=db,
+    )
+    assert again.returncode == 0, again.stderr
+    replayed = json.loads(again.stdout)
+    assert replayed["output"] == recorded["output"] == "4 + 5 = 9."
+    assert replayed["run_id"] != recorded["run_id"]
+    assert replayed["tool_calls"][0]["input"] == recorded["tool_calls"][0]["input"]
+    diverged = agentspec(
+        "run", project, "-i", "hello", "--model", f"replay:{recorded['run_id']}", store=db
+    )
+    assert diverged.returncode == 1
+    assert (
+        "replay: the recorded run answered 'what is 4 + 5?', this run asks 'hello'"
+        in diverged.stderr
+    )
+    missing = agentspec("run", project, "-i", "x", "--model", "replay:run_missing", store=db)
+    assert missing.returncode == 2 and "no recorded run 'run_missing'" in missing.stderr

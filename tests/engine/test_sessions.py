@@ -151,10 +151,13 @@ async def test_replay_model_reproduces_a_recorded_run() -> None:
     assert strip(replayed) == strip(recorded)
     exhausted = ReplayModel(recorded)
     async with runtime(pkg, tools=[add], models={"calc": exhausted}) as rt:
-        await rt.run("calc", "again")
-        diverged = await rt.run("calc", "once more", raise_on_failure=False)
+        await rt.run("calc", "twenty plus twenty-two")
+        diverged = await rt.run("calc", "twenty plus twenty-two", raise_on_failure=False)
+    async with runtime(pkg, tools=[add], models={"calc": ReplayModel(recorded)}) as rt:
+        asked = await rt.run("calc", "something else", raise_on_failure=False)
     assert diverged.status == "failed"
     assert "the recording has 2 model call(s) but call 3 was made" in diverged.error_message
+    assert "this run asks 'something else'" in asked.error_message
     assert isinstance(ScriptMismatch("x"), Exception)
 
 

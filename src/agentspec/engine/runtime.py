@@ -86,6 +86,7 @@ class Runtime:
         self.ir_hash = ir_hash(package)
         self._functions = dict(functions or {})
         self._models = dict(models or {})
+        self._recordings: dict[str, list[ev.Event]] = {}
         self._store = store
         self._persister: Persister | None = None
         self._compiled: dict[str, CompiledAgent] = {}
@@ -118,9 +119,26 @@ class Runtime:
 
                 self._store = open_store(self.settings.store)
             await self._store.setup()
+            await self._load_recordings()
             self._persister = Persister(self._store)
             self._persister.start()
             self._started = True
+
+    async def _load_recordings(self) -> None:
+        """Read the runs that ``replay`` models answer from (``--model replay:RUN_ID``)."""
+        configs = [a.model for a in self.package.agents.values()]
+        if self.settings.model_override is not None:
+            configs.append(self.settings.model_override)
+        assert self._store is not None
+        for config in configs:
+            if config.provider != "replay" or config.name in self._recordings:
+                continue
+            if not config.name:
+                raise UsageError("a replay model needs the id of a recorded run: replay:RUN_ID")
+            events = await self._store.get_events(config.name)
+            if not events:
+                raise UsageError(f"no recorded run {config.name!r} to replay in {self._store.url}")
+            self._recordings[config.name] = events
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -157,6 +175,7 @@ class Runtime:
     def agent(self, name: str) -> CompiledAgent:
         compiled = self._compiled.get(name)
         if compiled is None:
+            model = self._models.get(name) or self._replay_model(name)
             compiled = compile_agent(
                 self.package,
                 name,
@@ -164,10 +183,26 @@ class Runtime:
                 secrets=self.secrets,
                 base_dir=self.base_dir,
                 model_override=self.settings.model_override,
-                model=self._models.get(name),
+                model=model,
             )
             self._compiled[name] = compiled
         return compiled
+
+    def _replay_model(self, name: str) -> Model | None:
+        override = self.settings.model_override
+        spec = self.package.agents.get(name)
+        if spec is None:
+            return None
+        config = override if override is not None else spec.model
+        if config.provider != "replay":
+            return None
+        if config.name not in self._recordings:
+            raise UsageError(
+                "a replay model reads its run when the runtime starts: await start_up() first"
+            )
+        from agentspec.models.replay import ReplayModel
+
+        return ReplayModel(self._recordings[config.name], name=config.name)
 
     # ------------------------------------------------------------------ runs
     async def run(

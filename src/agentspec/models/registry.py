@@ -107,15 +107,18 @@ def create_model(
 def parse_model_override(value: str) -> ModelConfig:
     """``--model PROVIDER[:NAME]`` (or a known model name such as ``gpt-4o-mini``) -> ModelConfig.
 
-    ``scripted`` alone is the echo demo model.
+    ``scripted`` alone is the echo demo model; ``replay:RUN_ID`` answers from a stored run.
     """
     parsed = split_model_string(value)
-    if parsed is None or parsed[0] not in ("openai", "anthropic", "scripted"):
+    if parsed is None or parsed[0] not in ("openai", "anthropic", "scripted", "replay"):
         shown = parsed[0] if parsed else value
         raise UsageError(
-            f"--model {value!r}: unknown provider {shown!r}; use openai:NAME, anthropic:NAME or scripted"
+            f"--model {value!r}: unknown provider {shown!r}; use openai:NAME, anthropic:NAME, "
+            "scripted or replay:RUN_ID"
         )
     provider, name = parsed
+    if provider == "replay" and not name:
+        raise UsageError(f"--model {value!r}: give the run to replay, e.g. replay:run_1a2b...")
     if provider in ("openai", "anthropic") and not name:
         example = "gpt-4o-mini" if provider == "openai" else "claude-sonnet-4-6"
         raise UsageError(f"--model {value!r}: give a model name, e.g. {provider}:{example}")

@@ -1,6 +1,7 @@
 """The ``replay`` model: answers from the ``model.response`` events of a recorded run.
 
-Each call returns the next recorded response, in order, streamed as the recorded deltas. A call the recording does not have,
+Each call returns the next recorded response, in order, streamed as the recorded deltas.
+The run must ask what the recorded run was asked (its ``run.started`` input). A call the recording does not have,
 or one sent with a different number of messages than recorded, raises
 :class:`~agentspec.exceptions.ScriptMismatch`: the run has diverged from its recording.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
 
-from agentspec.engine.events import MODEL_REQUEST, MODEL_RESPONSE, MODEL_TEXT, Event
+from agentspec.engine.events import MODEL_REQUEST, MODEL_RESPONSE, MODEL_TEXT, RUN_STARTED, Event
 from agentspec.exceptions import ScriptMismatch
 from agentspec.models.base import Model, ModelRequest, ModelResponse, StreamItem, TextDelta
 
@@ -23,8 +24,11 @@ class ReplayModel(Model):
         self._responses: list[ModelResponse] = []
         self._deltas: list[list[str]] = []
         pending: list[str] = []
+        self._input: str | None = None
         for event in events:
-            if event.type == MODEL_REQUEST:
+            if event.type == RUN_STARTED and self._input is None:
+                self._input = event.data.get("input")
+            elif event.type == MODEL_REQUEST:
                 self._requests.append(int(event.data.get("messages", -1)))
                 pending = []
             elif event.type == MODEL_TEXT:
@@ -54,6 +58,14 @@ class ReplayModel(Model):
                 f"sent {recorded}",
                 provider="replay",
             )
+        if self._input is not None:
+            latest = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+            if latest != self._input:
+                raise ScriptMismatch(
+                    f"replay: the recorded run answered {self._input[:60]!r}, this run asks "
+                    f"{latest[:60]!r}",
+                    provider="replay",
+                )
         self._cursor += 1
         return self._responses[index], self._deltas[index]
 
