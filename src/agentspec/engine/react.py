@@ -14,6 +14,7 @@ from typing import Any
 
 from agentspec.engine import events as ev
 from agentspec.engine.compile import CompiledAgent
+from agentspec.engine.deadlines import Deadlines
 from agentspec.engine.result import ToolCallRecord
 from agentspec.engine.run import RunState
 from agentspec.exceptions import BudgetExceeded, MaxTurnsExceeded, ModelError, ToolError
@@ -40,6 +41,7 @@ async def call_tool(
     ctx: ToolContext,
     default_timeout: float,
     available: list[str],
+    deadlines: Deadlines,
 ) -> ToolResult:
     """Run one tool call; every failure becomes an error result, never an exception."""
     started = time.perf_counter()
@@ -52,7 +54,7 @@ async def call_tool(
         return ToolResult(None, error, 0.0)
     timeout = tool.timeout or default_timeout
     try:
-        async with asyncio.timeout(timeout + 1.0 if tool.enforces_timeout else timeout):
+        async with deadlines.limit(timeout + 1.0 if tool.enforces_timeout else timeout):
             output = await tool.call(call.arguments, ctx)
         if not isinstance(output, str | int | float | bool | type(None)):
             try:
@@ -112,6 +114,7 @@ async def run_react(
     messages: list[Message],
     *,
     tool_timeout: float,
+    deadlines: Deadlines,
 ) -> str:
     """Drive the loop; ``messages`` is extended in place with everything the run adds."""
     spec = agent.agent
@@ -193,14 +196,21 @@ async def run_react(
         if len(calls) == 1:
             results = [
                 await call_tool(
-                    agent.tools.get(calls[0].name), calls[0], contexts[0], tool_timeout, tool_names
+                    agent.tools.get(calls[0].name),
+                    calls[0],
+                    contexts[0],
+                    tool_timeout,
+                    tool_names,
+                    deadlines,
                 )
             ]
             _record(state, turn, calls[0], results[0], messages)
         else:
             tasks = [
                 asyncio.ensure_future(
-                    call_tool(agent.tools.get(call.name), call, ctx, tool_timeout, tool_names)
+                    call_tool(
+                        agent.tools.get(call.name), call, ctx, tool_timeout, tool_names, deadlines
+                    )
                 )
                 for call, ctx in zip(calls, contexts, strict=True)
             ]

@@ -21,6 +21,7 @@ from typing import Any
 
 from agentspec.engine import events as ev
 from agentspec.engine.compile import CompiledAgent, compile_agent
+from agentspec.engine.deadlines import Deadlines
 from agentspec.engine.persist import Persister
 from agentspec.engine.react import run_react
 from agentspec.engine.result import RunResult
@@ -87,6 +88,7 @@ class Runtime:
         self._functions = dict(functions or {})
         self._models = dict(models or {})
         self._recordings: dict[str, list[ev.Event]] = {}
+        self._deadlines = Deadlines()
         self._store = store
         self._persister: Persister | None = None
         self._compiled: dict[str, CompiledAgent] = {}
@@ -495,7 +497,12 @@ class Runtime:
                 "(only 'react' is implemented in this release)"
             )
         return await run_react(
-            state, compiled, system, messages, tool_timeout=self.settings.tool_timeout
+            state,
+            compiled,
+            system,
+            messages,
+            tool_timeout=self.settings.tool_timeout,
+            deadlines=self._deadlines,
         )
 
     # ------------------------------------------------------------------ sessions
