@@ -1,0 +1,1 @@
+"""Authentication and rate limiting: API keys with scopes, token buckets."""

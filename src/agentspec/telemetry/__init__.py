@@ -1,0 +1,1 @@
+"""Metrics and structured logs. Both observe events; neither can change a run."""
