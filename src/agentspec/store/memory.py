@@ -1,8 +1,14 @@
-"""In-memory store for tests and benchmarks. Nothing survives the process."""
+"""In-memory store for tests and benchmarks. Nothing survives the process.
+
+Events of a finished run are kept as one ``marshal`` blob (decoded on read): a finished run then
+costs the garbage collector nothing, and stored events no longer share objects with the
+caller's.
+"""
 
 from __future__ import annotations
 
 import base64
+import marshal
 from bisect import bisect_left, bisect_right, insort
 
 from agentspec.engine.events import Event
@@ -24,6 +30,7 @@ class MemoryStore(Store):
         self._runs: dict[str, RunRecord] = {}
         self._order: list[str] = []
         self._events: dict[str, list[Event]] = {}
+        self._frozen: dict[str, bytes] = {}
         self._sessions: dict[str, SessionRecord] = {}
         self._messages: dict[str, list[MessageRecord]] = {}
 
@@ -40,6 +47,8 @@ class MemoryStore(Store):
             previous = last.get(run_id)
             if previous is None:
                 existing = self._events.get(run_id)
+                if existing is None and run_id in self._frozen:
+                    existing = self._thaw(run_id)
                 if existing is None and run_id not in new_runs:
                     raise StoreError(
                         f"cannot store event {events[i].seq} of run {run_id!r}: no such run"
@@ -68,7 +77,23 @@ class MemoryStore(Store):
                 raise StoreError(f"cannot store the batch: message {key} already exists")
             seen.add(key)
 
+    def _thaw(self, run_id: str) -> list[Event]:
+        """Make a finished run's events live objects again (a finished run got more events)."""
+        frozen = self._frozen.pop(run_id, None)
+        if frozen is not None:
+            self._events[run_id] = [Event(run_id, *row) for row in marshal.loads(frozen)]
+        return self._events.setdefault(run_id, [])
+
+    def _freeze(self, run_id: str) -> None:
+        events = self._events.pop(run_id, None)
+        if events:
+            self._frozen[run_id] = marshal.dumps(
+                [(e.seq, e.ts, e.type, e.data, e.trace_id) for e in events]
+            )
+
     def _has_event(self, run_id: str, seq: int) -> bool:
+        if run_id in self._frozen:
+            self._thaw(run_id)
         events = self._events.get(run_id)
         if not events:
             return False
@@ -87,7 +112,7 @@ class MemoryStore(Store):
         for event in batch.events:
             if event.run_id != current or stored is None:
                 current = event.run_id
-                stored = self._events.setdefault(current, [])
+                stored = self._events.get(current) or self._thaw(current)
             if stored and stored[-1].seq > event.seq:
                 insort(stored, event, key=lambda e: e.seq)
             else:
@@ -105,6 +130,8 @@ class MemoryStore(Store):
             record.output_tokens = update.output_tokens
             record.cache_read_tokens = update.cache_read_tokens
             record.cache_write_tokens = update.cache_write_tokens
+            if update.status in ("completed", "failed", "cancelled"):
+                self._freeze(update.run_id)
         for session in batch.sessions:
             existing = self._sessions.get(session.id)
             if existing is None:
@@ -150,7 +177,11 @@ class MemoryStore(Store):
     async def get_events(
         self, run_id: str, *, after: int = 0, limit: int | None = None
     ) -> list[Event]:
-        events = self._events.get(run_id, [])
+        frozen = self._frozen.get(run_id)
+        if frozen is not None:
+            events = [Event(run_id, *row) for row in marshal.loads(frozen)]
+        else:
+            events = self._events.get(run_id, [])
         start = bisect_right(events, after, key=lambda e: e.seq) if after else 0
         end = None if limit is None else start + limit
         return events[start:end]
