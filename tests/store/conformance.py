@@ -24,6 +24,7 @@ import pytest
 from agentspec.engine.events import Event
 from agentspec.exceptions import StoreError
 from agentspec.store.base import (
+    ApiKeyRecord,
     MessageRecord,
     RunRecord,
     RunUpdate,
@@ -58,6 +59,19 @@ def make_events(run_id: str, first: int, last: int) -> list[Event]:
 def make_message(session_id: str, seq: int) -> MessageRecord:
     message = {"role": "user" if seq % 2 else "assistant", "content": [{"text": f"m{seq}"}]}
     return MessageRecord(session_id, seq, message, run_id="run-0001", created_at=T0 + seq)
+
+
+def make_key(index: int, **fields: Any) -> ApiKeyRecord:
+    values: dict[str, Any] = {
+        "id": f"key_{index:012x}",
+        "name": f"key {index}",
+        "prefix": f"ask_{index:08d}",
+        "secret_hash": f"{index:064x}",
+        "scopes": ("agents:invoke", "runs:read"),
+        "created_at": T0 + index,
+    }
+    values.update(fields)
+    return ApiKeyRecord(**values)
 
 
 async def all_run_ids(store: Store, limit: int, **filters: Any) -> tuple[list[str], int]:
@@ -299,3 +313,98 @@ class StoreConformance:
         assert await store.get_messages("s1") == []
         await store.write(WriteBatch(runs=[make_run(2)], events=make_events("run-0002", 1, 3)))
         assert len(await store.get_events("run-0002")) == 3
+
+    # API keys --------------------------------------------------------------------------
+    async def test_api_key_round_trips(self, store: Store) -> None:
+        plain = make_key(1)
+        full = make_key(
+            2, name="ci — ünïcode", tenant="acme", scopes=("keys:admin",), last_used_at=T0 + 7,
+            revoked_at=T0 + 8, expires_at=T0 + 86_400.5,
+        )  # fmt: skip
+        no_scopes = make_key(3, scopes=())
+        for record in (plain, full, no_scopes):
+            await store.create_api_key(record)
+        for record in (plain, full, no_scopes):
+            assert await store.get_api_key(record.id) == record
+            assert await store.get_api_key_by_prefix(record.prefix) == record
+        stored = await store.get_api_key(plain.id)
+        assert stored is not None and stored.scopes == ("agents:invoke", "runs:read")
+        assert (stored.tenant, stored.last_used_at, stored.revoked_at, stored.expires_at) == (
+            "default", None, None, None
+        )  # fmt: skip
+        assert await store.get_api_key("key_missing") is None
+        assert await store.get_api_key_by_prefix("ask_missing") is None
+        assert await store.get_api_key_by_prefix(plain.prefix[:-1]) is None
+
+    async def test_api_key_id_and_prefix_are_unique(self, store: Store) -> None:
+        first = make_key(1)
+        await store.create_api_key(first)
+        with pytest.raises(StoreError):
+            await store.create_api_key(make_key(1, prefix="ask_other000"))
+        with pytest.raises(StoreError):
+            await store.create_api_key(make_key(2, prefix=first.prefix))
+        assert await store.list_api_keys(include_revoked=True) == [first]
+        assert await store.get_api_key_by_prefix("ask_other000") is None
+        await store.create_api_key(make_key(2))
+        assert len(await store.list_api_keys()) == 2
+
+    async def test_list_api_keys(self, store: Store) -> None:
+        keys = [
+            make_key(1, tenant="acme"),
+            make_key(2, tenant="globex", revoked_at=T0 + 50),
+            make_key(3, tenant="acme", expires_at=T0),  # expired, still listed
+            make_key(4, tenant="acme", revoked_at=T0 + 60),
+            make_key(5, created_at=T0 + 3),  # ties with key 3: the larger id first
+        ]
+        for record in keys:
+            await store.create_api_key(record)
+
+        async def ids(**filters: Any) -> list[int]:
+            return [int(k.id[4:], 16) for k in await store.list_api_keys(**filters)]
+
+        assert await ids() == [5, 3, 1]
+        assert await ids(include_revoked=True) == [4, 5, 3, 2, 1]
+        assert await ids(tenant="acme") == [3, 1]
+        assert await ids(tenant="acme", include_revoked=True) == [4, 3, 1]
+        assert await ids(tenant="globex") == []
+        assert await ids(tenant="globex", include_revoked=True) == [2]
+        assert await ids(tenant="nobody", include_revoked=True) == []
+
+    async def test_update_api_key(self, store: Store) -> None:
+        record = make_key(1, expires_at=T0 + 999)
+        other = make_key(2)
+        await store.create_api_key(record)
+        await store.create_api_key(other)
+
+        used = await store.update_api_key(record.id, last_used_at=T0 + 10)
+        assert used == ApiKeyRecord(**{**_fields(record), "last_used_at": T0 + 10})
+        assert await store.get_api_key(record.id) == used
+
+        renamed = await store.update_api_key(record.id, name="renamed", revoked_at=T0 + 20)
+        expected = {**_fields(record), "last_used_at": T0 + 10, "name": "renamed"}
+        assert renamed == ApiKeyRecord(**{**expected, "revoked_at": T0 + 20})
+        assert await store.get_api_key_by_prefix(record.prefix) == renamed
+        assert await store.list_api_keys() == [other]
+
+        cleared = await store.update_api_key(record.id, revoked_at=None, last_used_at=None)
+        assert cleared == ApiKeyRecord(**{**_fields(record), "name": "renamed"})
+        assert await store.update_api_key(record.id) == cleared
+        assert await store.get_api_key(other.id) == other
+
+        assert await store.update_api_key("key_missing", revoked_at=T0) is None
+        assert await store.update_api_key("key_missing") is None
+        assert await store.get_api_key("key_missing") is None
+
+    async def test_api_keys_and_runs_do_not_interfere(self, store: Store) -> None:
+        await store.create_api_key(make_key(1))
+        await store.write(WriteBatch(runs=[make_run(1)], events=make_events("run-0001", 1, 2)))
+        await store.update_api_key(make_key(1).id, last_used_at=T0 + 1)
+        await store.write(WriteBatch(run_updates=[RunUpdate("run-0001", "completed", T0 + 2)]))
+        stored = await store.get_run("run-0001")
+        assert stored is not None and stored.status == "completed"
+        key = await store.get_api_key(make_key(1).id)
+        assert key is not None and key.last_used_at == T0 + 1
+
+
+def _fields(record: ApiKeyRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine
@@ -27,7 +28,7 @@ from agentspec.store.base import RunUpdate, SessionRecord, Store, WriteBatch
 from agentspec.store.schema import SCHEMA_REVISION, metadata
 from agentspec.store.sql import MIGRATIONS_DIR, SQLStore
 
-from .conformance import StoreConformance, make_events, make_message, make_run
+from .conformance import StoreConformance, make_events, make_key, make_message, make_run
 
 BACKENDS = ["sqlite-file", "sqlite-memory", "sqlite-core"]
 
@@ -159,7 +160,8 @@ async def test_migrations_create_exactly_the_schema(tmp_path: Path) -> None:
         tables = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type='table'")
         without_rowid = {name for name, ddl in tables if "WITHOUT ROWID" in ddl}
     engine.dispose()
-    assert without_rowid == {"runs", "run_events", "sessions", "session_messages"}
+    assert without_rowid == {"runs", "run_events", "sessions", "session_messages", "api_keys"}
+    assert without_rowid == set(metadata.tables)
 
 
 def test_migrations_downgrade_to_base_and_back(tmp_path: Path) -> None:
@@ -177,6 +179,70 @@ def test_migrations_downgrade_to_base_and_back(tmp_path: Path) -> None:
             conn.dialect.has_table(conn, name) for name in metadata.tables
         )
         command.upgrade(config, "head")
+    engine.dispose()
+
+
+def _alembic(conn: Any) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = conn
+    return config
+
+
+async def test_a_0001_database_is_upgraded_with_its_data(tmp_path: Path) -> None:
+    from alembic import command
+
+    path = tmp_path / "old.db"
+    engine = create_engine(file_url(path))
+    with engine.begin() as conn:
+        command.upgrade(_alembic(conn), "0001")
+    engine.dispose()
+    with sqlite3.connect(path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "api_keys" not in tables and "runs" in tables
+        db.execute(
+            "INSERT INTO runs VALUES "
+            "('run-0001', 'acme', 'alpha', 'pkg', 'sha256:abc', 'completed', '', '', 'in', 'out', "
+            "'', 1.0, 2.0, 1, 10, 20, 0, 0)"
+        )
+    db.close()
+
+    store = SQLStore(file_url(path))
+    await store.setup()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+    db.close()
+    stored = await store.get_run("run-0001")
+    assert stored is not None and (stored.tenant, stored.output) == ("acme", "out")
+    key = make_key(1)
+    await store.create_api_key(key)
+    assert await store.get_api_key_by_prefix(key.prefix) == key
+    await store.close()
+
+    reopened = SQLStore(file_url(path))
+    await reopened.setup()
+    assert await reopened.get_api_key(key.id) == key
+    await reopened.close()
+
+
+def test_downgrade_to_0001_drops_only_api_keys(tmp_path: Path) -> None:
+    from alembic import command
+
+    engine = create_engine(file_url(tmp_path / "x.db"))
+    with engine.begin() as conn:
+        config = _alembic(conn)
+        command.upgrade(config, "head")
+        assert conn.dialect.has_table(conn, "api_keys")
+        command.downgrade(config, "0001")
+        assert not conn.dialect.has_table(conn, "api_keys")
+        assert all(
+            conn.dialect.has_table(conn, name)
+            for name in ("runs", "run_events", "sessions", "session_messages")
+        )
+        indexes = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='index'")
+        assert not [name for (name,) in indexes if "api_keys" in name]
     engine.dispose()
 
 

@@ -424,6 +424,17 @@ def sessions_delete(
     err.print(f"deleted session {session_id}")
 
 
+def _register() -> None:
+    from agentspec.cli.keys import keys_app
+    from agentspec.cli.serve import serve
+
+    app.command(help="Serve the project's agents over HTTP (API v1, SSE) and WebSocket.")(serve)
+    app.add_typer(keys_app, name="keys", help="Create, list, revoke and rotate API keys.")
+
+
+_register()
+
+
 def main() -> None:
     """Console-script entry point: map every agentspec error to a message and an exit code."""
     try:

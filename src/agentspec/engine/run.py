@@ -114,7 +114,11 @@ class RunHandle:
             waiters: set[asyncio.Future[Any]] = {getter}
             if self.task is not None:
                 waiters.add(self.task)
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:
+                getter.cancel()
+                raise
             if getter in done:
                 event = getter.result()
                 yield event

@@ -4,6 +4,7 @@ from agentspec.ir.canonical import canonical_json, ir_hash
 from agentspec.ir.check import Problem, check_package
 from agentspec.ir.models import (
     Agent,
+    Binding,
     CommandTool,
     Delegate,
     HttpTool,
@@ -28,6 +29,7 @@ from agentspec.ir.models import (
 
 __all__ = [
     "Agent",
+    "Binding",
     "CommandTool",
     "Delegate",
     "HttpTool",

@@ -11,7 +11,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from agentspec.ir.models import Agent, CommandTool, McpTool, Package, Prompt, SecretRef
+from agentspec.ir.models import (
+    BINDING_MATCH_FIELDS,
+    Agent,
+    CommandTool,
+    McpTool,
+    Package,
+    Prompt,
+    SecretRef,
+)
 from agentspec.ir.suggest import suggest
 
 SCALAR_TYPES = frozenset(
@@ -98,6 +106,34 @@ def _problems(package: Package) -> Iterator[Problem]:
                     f'type "{type_name}" field "{type_field.name}" has unknown type "{type_field.type}"',
                     suggest(type_field.type, [*SCALAR_TYPES, *package.types]),
                 )
+    yield from _check_bindings(package)
+
+
+def _check_bindings(package: Package) -> Iterator[Problem]:
+    """Bindings route to existing agents, one at most is the default, the others match."""
+    default = ""
+    for name, binding in package.bindings.items():
+        base: tuple[str | int, ...] = ("bindings", name)
+        if binding.agent not in package.agents:
+            yield Problem(
+                (*base, "agent"),
+                f'agent "{binding.agent}" not found',
+                suggest(binding.agent, package.agents),
+            )
+        if binding.default and default:
+            yield Problem(
+                (*base, "default"),
+                "multiple bindings marked as default",
+                f'only one binding may be the default; "{default}" already is',
+            )
+        elif binding.default:
+            default = name
+        if not binding.default and not binding.match:
+            yield Problem(
+                base,
+                "a binding must match on at least one of " + ", ".join(BINDING_MATCH_FIELDS),
+                "or set default: true to route every message nothing else matches",
+            )
 
 
 def _check_prompt(name: str, prompt: Prompt) -> Iterator[Problem]:

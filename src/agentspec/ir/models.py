@@ -333,6 +333,37 @@ class Agent(_Model):
         return self
 
 
+# --------------------------------------------------------------------------- bindings
+
+BINDING_MATCH_FIELDS: tuple[str, ...] = ("peer", "guild", "team", "account", "channel")
+"""The match fields of a :class:`Binding`, most specific first (routing precedence)."""
+MatchValue = Annotated[str, Field(min_length=1)]
+
+
+class Binding(_Model):
+    """A route from incoming messages (gateway, webhooks) to an agent.
+
+    A binding matches a message when every match field it sets equals the message's; among
+    the matching bindings the most specific wins (see :mod:`agentspec.engine.routing`).
+    The ``default`` binding (at most one per package) takes what nothing else matches.
+    """
+
+    name: Name
+    agent: Name
+    channel: MatchValue | None = None
+    account: MatchValue | None = None
+    peer: MatchValue | None = None
+    guild: MatchValue | None = None
+    team: MatchValue | None = None
+    default: bool = False
+
+    @property
+    def match(self) -> dict[str, str]:
+        """The match fields this binding sets, most specific first."""
+        found = {name: getattr(self, name) for name in BINDING_MATCH_FIELDS}
+        return {name: value for name, value in found.items() if value is not None}
+
+
 class Package(_Model):
     """A whole project: every resource, keyed by name per kind."""
 
@@ -346,6 +377,7 @@ class Package(_Model):
     mcp_servers: dict[str, MCPServer] = Field(default_factory=dict)
     secrets: dict[str, Secret] = Field(default_factory=dict)
     types: dict[str, TypeDef] = Field(default_factory=dict)
+    bindings: dict[str, Binding] = Field(default_factory=dict)
 
     def fqn(self, kind: str, name: str) -> str:
         """Fully-qualified name ``package/Kind/name``."""

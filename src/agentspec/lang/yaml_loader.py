@@ -27,7 +27,7 @@ Loc = tuple[str, int, int]
 
 MAIN_FILES = ("agentspec.yaml", "agentspec.yml")
 HEADER_KEYS = ("package", "version", "description")
-SECTIONS = ("models", "secrets", "prompts", "types", "skills", "mcp_servers", "agents")
+SECTIONS = ("models", "secrets", "prompts", "types", "skills", "mcp_servers", "agents", "bindings")
 SECTION_ALIASES = {"tools": "skills", "servers": "mcp_servers"}
 TOP_KEYS = (*HEADER_KEYS, *SECTIONS, *SECTION_ALIASES)
 MAX_NODES = 200_000
@@ -390,6 +390,7 @@ _NOUNS = {
     "skills": "skill",
     "mcp_servers": "MCP server",
     "agents": "agent",
+    "bindings": "binding",
 }
 
 

@@ -23,6 +23,7 @@ from agentspec.ir.check import check_package
 from agentspec.ir.models import (
     NAME_PATTERN,
     Agent,
+    Binding,
     CommandTool,
     Delegate,
     HttpTool,
@@ -74,6 +75,7 @@ SERVER_KEYS = _keys(MCPServer)
 AGENT_KEYS = _keys(Agent, "instructions", "tools")
 MEMORY_KEYS = _keys(Memory)
 DELEGATE_KEYS = _keys(Delegate)
+BINDING_KEYS = _keys(Binding)
 
 
 @dataclass(slots=True)
@@ -133,6 +135,7 @@ class _Builder(Reporter):
         servers = self.collect("mcp_servers", self.server)
         skills = self.collect("skills", self.skill)
         agents = self.collect("agents", self.agent)
+        bindings = self.collect("bindings", self.binding)
         resources = {
             "agents": agents,
             "prompts": self.prompts,
@@ -140,6 +143,7 @@ class _Builder(Reporter):
             "mcp_servers": servers,
             "secrets": secrets,
             "types": self.types,
+            "bindings": bindings,
         }
         package = None
         if "package" in self.s.header:
@@ -148,11 +152,13 @@ class _Builder(Reporter):
             package = Package.model_validate({**resources, "name": "_"})
         for problem in check_package(package):
             reference = _reference(package, problem.path)
-            if problem.path in self.stubbed:
+            if problem.path in self.stubbed or (
+                len(problem.path) == 2 and problem.path in self.failed
+            ):
                 continue
             if reference and (self.s.broken or reference in self.failed):
                 continue
-            self.report(problem.path, problem.message, problem.hint)
+            self.report(problem.path, problem.message, problem.hint, key=len(problem.path) == 2)
         return package
 
     def collect(self, section: str, build: Callable[[Any, IRPath, str], M | None]) -> dict[str, M]:
@@ -392,6 +398,10 @@ class _Builder(Reporter):
             self.positions[(*prompt_path, "content")] = self.s.values[where]
         return True
 
+    def binding(self, value: Any, path: IRPath, name: str) -> Binding | None:
+        data = self.fields(value, path, BINDING_KEYS, name=name)
+        return None if data is None else self.validate(Binding, {**data, "name": name}, path)
+
     def delegate(self, item: Any, path: IRPath) -> Any:
         if isinstance(item, str):
             self.trans[(*path, "agent")] = path
@@ -427,6 +437,8 @@ def _reference(package: Package, path: IRPath) -> tuple[str, str] | None:
             return "secrets", tool.secrets[env] if isinstance(tool, CommandTool) else ""
         case ("mcp_servers", str(server), "auth"):
             return "secrets", package.mcp_servers[server].auth
+        case ("bindings", str(binding), "agent"):
+            return "agents", package.bindings[binding].agent
         case ("types", str(typedef), "fields", int(index), "type"):
             return "types", package.types[typedef].fields[index].type
     return None

@@ -85,6 +85,14 @@ class SQLiteFastPath:
         deleted: bool = await self._writer._execute(self._delete, self._writer._conn, session_id)
         return deleted
 
+    async def execute(self, stmt: ClauseElement, params: dict[str, Any]) -> int:
+        """Run the write statement ``stmt`` in its own transaction; return its row count."""
+        sql, fixed = named_sql(stmt)
+        count: int = await self._writer._execute(
+            self._execute_one, self._writer._conn, sql, {**fixed, **params}
+        )
+        return count
+
     async def select(self, stmt: ClauseElement, params: dict[str, Any]) -> list[Any]:
         """Rows of the query ``stmt`` as tuples."""
         sql, fixed = named_sql(stmt)
@@ -118,6 +126,16 @@ class SQLiteFastPath:
             db.rollback()
             raise
         return existed
+
+    def _execute_one(self, db: sqlite3.Connection, sql: str, params: dict[str, Any]) -> int:
+        self._begin(db)
+        try:
+            count = db.execute(sql, params).rowcount
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        return count
 
     @staticmethod
     def _begin(db: sqlite3.Connection) -> None:

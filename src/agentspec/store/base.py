@@ -1,4 +1,4 @@
-"""The store port: runs with their event logs, and sessions with their messages.
+"""The store port: runs with their event logs, sessions with their messages, and API keys.
 
 Backends (one file each): :mod:`agentspec.store.memory` (tests, benchmarks) and
 :mod:`agentspec.store.sql` (SQLAlchemy async: SQLite by default, PostgreSQL later), sharing one
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import Enum
+from typing import Any, Final, Literal
 
 from agentspec.engine.events import Event
 
@@ -108,6 +109,56 @@ class RunPage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A stored API key. The secret itself is never stored, only its hash and its prefix.
+
+    Attributes:
+        id: The public key id (``key_`` and 12 hex digits): what lists, logs and
+            :class:`~agentspec.auth.base.Principal` show.
+        name: A label for humans ("ci", "alice's laptop").
+        prefix: The first characters of the secret (:data:`agentspec.auth.keys.PREFIX_LENGTH`),
+            unique across keys: how a presented secret finds its row.
+        secret_hash: Hex SHA-256 of the full secret (see :func:`agentspec.auth.keys.hash_secret`).
+        scopes: The scopes the key grants, sorted.
+        created_at: Epoch seconds.
+        tenant: The tenant every request made with the key belongs to.
+        last_used_at: When the key last authenticated a request (updated at most about once a
+            minute), or ``None`` if never.
+        revoked_at: When the key was revoked, or ``None`` while it is not.
+        expires_at: When the key stops working, or ``None`` if it does not expire.
+    """
+
+    id: str
+    name: str
+    prefix: str
+    secret_hash: str
+    scopes: tuple[str, ...]
+    created_at: float
+    tenant: str = "default"
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+    expires_at: float | None = None
+
+    def status(self, now: float) -> Literal["active", "revoked", "expired"]:
+        """``revoked`` (wins over expiry), ``expired`` (at or after ``expires_at``) or ``active``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "active"
+
+
+class Unset(Enum):
+    """Type of :data:`UNSET`."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+"""Default of :meth:`Store.update_api_key` arguments: leave that column as it is."""
+
+
 class Store(ABC):
     """Durable state. All methods raise :class:`agentspec.exceptions.StoreError` on failure."""
 
@@ -164,3 +215,39 @@ class Store(ABC):
         self, session_id: str, *, last: int | None = None
     ) -> list[MessageRecord]:
         """Messages in order; with ``last``, only the final ``last`` of them."""
+
+    # API keys ---------------------------------------------------------------------------
+    @abstractmethod
+    async def create_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key. Raises :class:`~agentspec.exceptions.StoreError` (and stores
+        nothing) if a key with the same ``id`` or ``prefix`` exists."""
+
+    @abstractmethod
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key with this public id, revoked or not."""
+
+    @abstractmethod
+    async def get_api_key_by_prefix(self, prefix: str) -> ApiKeyRecord | None:
+        """The key whose secret starts with ``prefix``, revoked or not."""
+
+    @abstractmethod
+    async def list_api_keys(
+        self, *, tenant: str | None = None, include_revoked: bool = False
+    ) -> list[ApiKeyRecord]:
+        """Newest first (ties by id, descending); only ``tenant``'s keys if given. Revoked keys
+        only with ``include_revoked``; expired keys are always listed."""
+
+    @abstractmethod
+    async def update_api_key(
+        self,
+        key_id: str,
+        *,
+        revoked_at: float | None | Unset = UNSET,
+        last_used_at: float | None | Unset = UNSET,
+        name: str | Unset = UNSET,
+    ) -> ApiKeyRecord | None:
+        """Set the given columns (arguments left :data:`UNSET` are unchanged).
+
+        Returns:
+            The key as updated, or ``None`` if there is no key ``key_id``.
+        """

@@ -8,17 +8,21 @@ caller's.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import marshal
 from bisect import bisect_left, bisect_right, insort
 
 from agentspec.engine.events import Event
-from agentspec.exceptions import StoreError
+from agentspec.exceptions import StoreError, UsageError
 from agentspec.store.base import (
+    UNSET,
+    ApiKeyRecord,
     MessageRecord,
     RunPage,
     RunRecord,
     SessionRecord,
     Store,
+    Unset,
     WriteBatch,
 )
 
@@ -33,6 +37,9 @@ class MemoryStore(Store):
         self._frozen: dict[str, bytes] = {}
         self._sessions: dict[str, SessionRecord] = {}
         self._messages: dict[str, list[MessageRecord]] = {}
+        self._api_keys: dict[str, ApiKeyRecord] = {}
+        self._api_key_ids: dict[str, str] = {}
+        """Key id by prefix."""
 
     def _check(self, batch: WriteBatch) -> None:
         """Refuse the whole batch if any key would clash, like a database transaction."""
@@ -158,7 +165,12 @@ class MemoryStore(Store):
     ) -> RunPage:
         start = len(self._order)
         if cursor:
-            start = int(base64.urlsafe_b64decode(cursor.encode()).decode())
+            try:
+                start = int(base64.urlsafe_b64decode(cursor.encode()).decode())
+            except ValueError:
+                raise UsageError(
+                    f"invalid cursor {cursor!r}: use a next_cursor from a previous page"
+                ) from None
         found: list[RunRecord] = []
         index = start - 1
         while index >= 0 and len(found) < limit:
@@ -205,3 +217,50 @@ class MemoryStore(Store):
     ) -> list[MessageRecord]:
         messages = self._messages.get(session_id, [])
         return list(messages[-last:] if last else messages)
+
+    async def create_api_key(self, record: ApiKeyRecord) -> None:
+        if record.id in self._api_keys:
+            raise StoreError(f"cannot store API key {record.id!r}: the id already exists")
+        if record.prefix in self._api_key_ids:
+            raise StoreError(f"cannot store API key {record.id!r}: the prefix already exists")
+        self._api_keys[record.id] = record
+        self._api_key_ids[record.prefix] = record.id
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        return self._api_keys.get(key_id)
+
+    async def get_api_key_by_prefix(self, prefix: str) -> ApiKeyRecord | None:
+        key_id = self._api_key_ids.get(prefix)
+        return None if key_id is None else self._api_keys[key_id]
+
+    async def list_api_keys(
+        self, *, tenant: str | None = None, include_revoked: bool = False
+    ) -> list[ApiKeyRecord]:
+        keys = [
+            key
+            for key in self._api_keys.values()
+            if (tenant is None or key.tenant == tenant)
+            and (include_revoked or key.revoked_at is None)
+        ]
+        keys.sort(key=lambda key: (key.created_at, key.id), reverse=True)
+        return keys
+
+    async def update_api_key(
+        self,
+        key_id: str,
+        *,
+        revoked_at: float | None | Unset = UNSET,
+        last_used_at: float | None | Unset = UNSET,
+        name: str | Unset = UNSET,
+    ) -> ApiKeyRecord | None:
+        record = self._api_keys.get(key_id)
+        if record is None:
+            return None
+        record = dataclasses.replace(
+            record,
+            name=record.name if isinstance(name, Unset) else name,
+            revoked_at=record.revoked_at if isinstance(revoked_at, Unset) else revoked_at,
+            last_used_at=record.last_used_at if isinstance(last_used_at, Unset) else last_used_at,
+        )
+        self._api_keys[key_id] = record
+        return record

@@ -38,6 +38,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Update,
     and_,
     bindparam,
     delete,
@@ -48,9 +49,16 @@ from sqlalchemy import (
 )
 
 from agentspec.engine.events import Event
-from agentspec.store.base import MessageRecord, RunRecord, RunUpdate, SessionRecord, WriteBatch
+from agentspec.store.base import (
+    ApiKeyRecord,
+    MessageRecord,
+    RunRecord,
+    RunUpdate,
+    SessionRecord,
+    WriteBatch,
+)
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The Alembic head revision this code expects; opening a database at it skips Alembic."""
 
 metadata = MetaData(naming_convention={"pk": "pk_%(table_name)s"})
@@ -130,6 +138,24 @@ session_messages = Table(
     sqlite_with_rowid=False,
 )
 
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("tenant", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("prefix", String, nullable=False),
+    Column("secret_hash", String, nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double, nullable=True),
+    Column("revoked_at", Double, nullable=True),
+    Column("expires_at", Double, nullable=True),
+    Index("ix_api_keys_prefix", "prefix", unique=True),
+    Index("ix_api_keys_tenant_created", "tenant", "created_at"),
+    sqlite_with_rowid=False,
+)
+
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -150,6 +176,7 @@ RUN_FIELDS = tuple(field.name for field in fields(RunRecord))
 EVENT_FIELDS = ("run_id", "seq", "ts", "type", "data", "trace_id")
 SESSION_FIELDS = ("id", "agent", "created_at", "updated_at", "metadata", "message_count", "tenant")
 MESSAGE_FIELDS = ("session_id", "seq", "message", "run_id", "created_at")
+API_KEY_FIELDS = tuple(field.name for field in fields(ApiKeyRecord))
 """Columns to select, in the order of the record's fields, for the ``*_record`` functions."""
 
 INSERT_RUNS = insert(runs)
@@ -160,6 +187,8 @@ DELETE_MESSAGES = delete(session_messages).where(
     session_messages.c.session_id == bindparam("session_id")
 )
 DELETE_SESSION = delete(sessions).where(sessions.c.id == bindparam("session_id"))
+INSERT_API_KEY = insert(api_keys)
+"""Parameters: every column of ``api_keys`` (see :func:`api_key_params`)."""
 
 
 def upsert_sessions(dialect: str) -> Insert:
@@ -237,6 +266,42 @@ def select_messages(last: bool) -> Select[Any]:
     return stmt.order_by(session_messages.c.seq)
 
 
+@cache
+def select_api_key(by_prefix: bool) -> Select[Any]:
+    """Parameters: ``id``, or ``prefix`` if ``by_prefix``."""
+    column = api_keys.c.prefix if by_prefix else api_keys.c.id
+    stmt = select(*(api_keys.c[f] for f in API_KEY_FIELDS))
+    return stmt.where(column == bindparam("prefix" if by_prefix else "id"))
+
+
+@cache
+def select_api_keys(tenant: bool, include_revoked: bool) -> Select[Any]:
+    """Newest first. Parameters: ``tenant`` if ``tenant``."""
+    stmt = select(*(api_keys.c[f] for f in API_KEY_FIELDS))
+    if tenant:
+        stmt = stmt.where(api_keys.c.tenant == bindparam("tenant"))
+    if not include_revoked:
+        stmt = stmt.where(api_keys.c.revoked_at.is_(None))
+    return stmt.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())
+
+
+@cache
+def update_api_key_columns(columns: tuple[str, ...]) -> Update:
+    """Set ``columns`` of one key. Parameters: ``key_id`` and one per column."""
+    return (
+        update(api_keys)
+        .where(api_keys.c.id == bindparam("key_id"))
+        .values({name: bindparam(name, type_=api_keys.c[name].type) for name in columns})
+    )
+
+
+def api_key_params(record: ApiKeyRecord) -> dict[str, Any]:
+    """The parameters of :data:`INSERT_API_KEY` for ``record``."""
+    params = {name: getattr(record, name) for name in API_KEY_FIELDS}
+    params["scopes"] = dumps(list(record.scopes))
+    return params
+
+
 class BatchRows:
     """A :class:`WriteBatch` as positional rows, in the column order of each table.
 
@@ -299,6 +364,13 @@ def session_record(row: Sequence[Any]) -> SessionRecord:
 def message_record(row: Sequence[Any]) -> MessageRecord:
     """The :class:`MessageRecord` of a row of :data:`MESSAGE_FIELDS`."""
     return MessageRecord(row[0], row[1], loads(row[2]), row[3], row[4])
+
+
+def api_key_record(row: Sequence[Any]) -> ApiKeyRecord:
+    """The :class:`ApiKeyRecord` of a row of :data:`API_KEY_FIELDS`."""
+    values = list(row)
+    values[API_KEY_FIELDS.index("scopes")] = tuple(loads(values[API_KEY_FIELDS.index("scopes")]))
+    return ApiKeyRecord(*values)
 
 
 def dumps(value: Any) -> str:

@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Select, event, inspect
+from sqlalchemy import Connection, Insert, Select, Update, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -26,11 +26,22 @@ from sqlalchemy.pool import StaticPool
 from agentspec.engine.events import Event
 from agentspec.exceptions import MissingDependency, StoreError, UsageError
 from agentspec.store._sqlite import SQLiteFastPath
-from agentspec.store.base import MessageRecord, RunPage, RunRecord, SessionRecord, Store, WriteBatch
+from agentspec.store.base import (
+    UNSET,
+    ApiKeyRecord,
+    MessageRecord,
+    RunPage,
+    RunRecord,
+    SessionRecord,
+    Store,
+    Unset,
+    WriteBatch,
+)
 from agentspec.store.schema import (
     DELETE_MESSAGES,
     DELETE_SESSION,
     EVENT_COLUMNS,
+    INSERT_API_KEY,
     INSERT_EVENTS,
     INSERT_MESSAGES,
     INSERT_RUNS,
@@ -41,11 +52,15 @@ from agentspec.store.schema import (
     SESSION_COLUMNS,
     UPDATE_RUNS,
     BatchRows,
+    api_key_params,
+    api_key_record,
     dumps,
     event_record,
     loads,
     message_record,
     run_record,
+    select_api_key,
+    select_api_keys,
     select_events,
     select_messages,
     select_run,
@@ -53,6 +68,7 @@ from agentspec.store.schema import (
     select_session,
     select_sessions,
     session_record,
+    update_api_key_columns,
     upsert_sessions,
 )
 
@@ -307,6 +323,58 @@ class SQLStore(Store):
         if last:
             messages.reverse()
         return messages
+
+    # API keys: rare writes, one statement each ------------------------------------------
+    async def _execute(self, stmt: Insert | Update, params: dict[str, Any], action: str) -> int:
+        """Run one write statement in its own transaction; return its row count."""
+        async with self._lock:
+            with self._errors(action):
+                fast = await self._fast_path()
+                if fast is not None:
+                    return await fast.execute(stmt, params)
+                async with self._engine.begin() as conn:
+                    return int((await conn.execute(stmt, params)).rowcount)
+
+    async def create_api_key(self, record: ApiKeyRecord) -> None:
+        await self._execute(INSERT_API_KEY, api_key_params(record), "create API key")
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        rows = await self._select(select_api_key(False), {"id": key_id})
+        return api_key_record(rows[0]) if rows else None
+
+    async def get_api_key_by_prefix(self, prefix: str) -> ApiKeyRecord | None:
+        rows = await self._select(select_api_key(True), {"prefix": prefix})
+        return api_key_record(rows[0]) if rows else None
+
+    async def list_api_keys(
+        self, *, tenant: str | None = None, include_revoked: bool = False
+    ) -> list[ApiKeyRecord]:
+        stmt = select_api_keys(tenant is not None, include_revoked)
+        rows = await self._select(stmt, {} if tenant is None else {"tenant": tenant})
+        return [api_key_record(row) for row in rows]
+
+    async def update_api_key(
+        self,
+        key_id: str,
+        *,
+        revoked_at: float | None | Unset = UNSET,
+        last_used_at: float | None | Unset = UNSET,
+        name: str | Unset = UNSET,
+    ) -> ApiKeyRecord | None:
+        changes: dict[str, Any] = {
+            column: value
+            for column, value in (
+                ("revoked_at", revoked_at),
+                ("last_used_at", last_used_at),
+                ("name", name),
+            )
+            if value is not UNSET
+        }
+        if changes:
+            stmt = update_api_key_columns(tuple(changes))
+            if not await self._execute(stmt, {"key_id": key_id, **changes}, "update API key"):
+                return None
+        return await self.get_api_key(key_id)
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:

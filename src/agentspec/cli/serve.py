@@ -1,0 +1,109 @@
+"""``agentspec serve``: the HTTP API (and whatever routers the server adds) under uvicorn.
+
+Registered in :mod:`agentspec.cli.app` with ``app.command()(serve)``. Kept apart from that
+module, and importing it only inside the command, so neither import waits for the other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def serve(
+    path: Annotated[str, typer.Argument(help="Project directory or spec file.")],
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to listen on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535)] = 8080,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, max=256, help="Worker processes.")
+    ] = 1,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Override every agent's model: PROVIDER[:NAME].")
+    ] = None,
+    dev: Annotated[
+        bool,
+        typer.Option("--dev", help="Turn API-key authentication off (loopback hosts only)."),
+    ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="AGENTSPEC_STORE",
+            help="Store URL (default sqlite:///.agentspec/agentspec.db).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the project's agents over HTTP (invoke, stream, sessions, runs)."""
+    from agentspec.cli.app import err, fail, load_project, report
+    from agentspec.exceptions import AgentspecError
+    from agentspec.server.settings import ServerSettings
+
+    settings = ServerSettings(host=host, port=port, dev=dev)
+    if dev and not settings.loopback:
+        fail(
+            f"--dev turns authentication off, so it is only allowed on a loopback host "
+            f"({', '.join(LOOPBACK_HOSTS)}), not {host!r}; create an API key with "
+            "'agentspec keys create' to serve on other interfaces",
+            2,
+        )
+    if workers > 1 and (store or os.environ.get("AGENTSPEC_STORE", "")).strip() == "memory":
+        fail("--store memory keeps runs in one process; use SQLite or PostgreSQL with --workers", 2)
+    project = load_project(path)
+    try:
+        import uvicorn
+    except ImportError:
+        fail("serving needs the server extra: pip install 'agentspec[server]'", 2)
+
+    options: dict[str, Any] = {"host": host, "port": port, "dev": dev}
+    if store:
+        options["store"] = store
+    if model:
+        options["model"] = model
+    if dev:
+        err.print(
+            "[yellow]warning:[/] authentication is off (--dev): every request may do anything",
+            highlight=False,
+        )
+    run_options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        "server_header": False,
+        "log_level": "info",
+        "log_config": None,
+    }
+    from agentspec.telemetry.logging import configure_logging
+
+    configure_logging(json=settings.log_json, level="info", redact=project.runtime().secrets.redact)
+    from agentspec.server.app import ENV_OPTIONS, ENV_PROJECT, build_app
+
+    try:
+        app = build_app(project, options)
+    except AgentspecError as exc:
+        report(exc)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    err.print(
+        f"serving {project.name} ({len(project.package.agents)} agent(s)) on "
+        f"http://{_url_host(host)}:{port} · docs at /docs",
+        highlight=False,
+    )
+    if workers == 1:
+        uvicorn.run(app, **run_options)
+        return
+    # Each worker process builds its own app from the environment.
+    os.environ[ENV_PROJECT] = str(Path(path).resolve())
+    os.environ[ENV_OPTIONS] = json.dumps(options)
+    uvicorn.run("agentspec.server.app:app_from_env", factory=True, workers=workers, **run_options)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,327 @@
+"""The FastAPI application: ``create_app(project)``, its health probes, and ``app_from_env``.
+
+Example:
+    ```python
+    project = agentspec.load("examples/quickstart")
+    app = create_app(project, settings=ServerSettings(dev=True))
+    uvicorn.run(app, host="127.0.0.1", port=8080)
+    ```
+
+Plug-ins arrive as arguments: an :class:`~agentspec.auth.base.Authenticator` (API keys), a
+:class:`~agentspec.auth.ratelimit.RateLimiter` (default: in-memory token buckets), and
+``extra_routers``. Every app serves the WebSocket gateway at ``/ws`` and Prometheus metrics at
+``/v1/metrics`` (no key needed, like the probes: expose it only to your scraper's network), and
+logs run lifecycle events; metrics and logs observe the runtime's events.
+
+Lifespan: start-up opens the runtime's store; shutdown stops accepting runs (503), gives the
+runs in flight ``settings.shutdown_grace_seconds`` to finish, cancels the rest (each still ends
+its log with ``run.failed``) and closes the runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentspec._version import __version__
+from agentspec.auth.base import Authenticator
+from agentspec.auth.ratelimit import RateLimiter
+from agentspec.server import api_agents, api_runs
+from agentspec.server.api import ServerState, server_state
+from agentspec.server.errors import error_response, error_responses, install_error_handlers
+from agentspec.server.gateway import gateway_router
+from agentspec.server.middleware import install_middleware
+from agentspec.server.settings import ServerSettings
+from agentspec.telemetry.http import MetricsMiddleware, metrics_router
+from agentspec.telemetry.logging import RunLogger
+from agentspec.telemetry.metrics import Metrics
+
+if TYPE_CHECKING:
+    from agentspec.engine.runtime import Runtime
+    from agentspec.lang.project import Project
+
+ENV_PROJECT: Final = "AGENTSPEC_SERVE_PROJECT"
+"""Project path for :func:`app_from_env` (set by ``agentspec serve --workers N``)."""
+ENV_OPTIONS: Final = "AGENTSPEC_SERVE_OPTIONS"
+"""JSON options for :func:`app_from_env`: ``host``, ``port``, ``dev``, ``store``, ``model``."""
+
+DESCRIPTION: Final = """\
+Invoke, stream and inspect the agents of an agentspec package.
+
+Authenticate with `Authorization: Bearer <key>` or `X-API-Key: <key>`. Every error is
+`{"error": code, "message": text, "details": {}}` with the status of its code, and every
+response carries `X-Request-ID`.
+"""
+
+TAGS: Final = [
+    {"name": "health", "description": "Liveness, readiness and startup probes."},
+    {"name": "agents", "description": "List, invoke and stream agents."},
+    {"name": "sessions", "description": "Conversations whose messages carry over."},
+    {"name": "runs", "description": "Every run is an event log: list, inspect, follow, cancel."},
+]
+
+
+READY_TIMEOUT: Final = 2.0
+"""Seconds the readiness probe's store query may take."""
+
+health_router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    """``GET /healthz``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "healthy", "uptime": "2h15m30s", "agents": 3, "version": "0.1.0"}
+            ]
+        }
+    )
+
+    status: Literal["healthy"]
+    uptime: str
+    agents: int
+    version: str
+
+
+class Probe(BaseModel):
+    """A probe's answer when it passes (a failing probe answers 503 with the error body)."""
+
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+def uptime(seconds: float) -> str:
+    """``2h15m30s`` / ``15m30s`` / ``30s``."""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+@health_router.get("/healthz", response_model=Health)
+async def health(request: Request) -> dict[str, Any]:
+    """Overall status, uptime, number of agents and version."""
+    state = server_state(request)
+    return {
+        "status": "healthy",
+        "uptime": uptime(time.monotonic() - state.started_at),
+        "agents": len(state.runtime.package.agents),
+        "version": __version__,
+    }
+
+
+@health_router.get("/healthz/live", response_model=Probe)
+async def live() -> dict[str, Any]:
+    """Liveness: the process answers."""
+    return {"status": "alive"}
+
+
+@health_router.get("/healthz/ready", response_model=Probe, responses=error_responses(503))
+async def ready(request: Request) -> Any:
+    """Readiness: started, not shutting down, and the store answers a cheap query."""
+    state = server_state(request)
+    if not state.started or not state.accepting:
+        why = "starting" if not state.started else "shutting down"
+        return error_response(503, f"not ready: {why}", details={"checks": {"server": why}})
+    try:
+        await asyncio.wait_for(state.runtime.store.get_run("run_readiness_probe"), READY_TIMEOUT)
+    except Exception as exc:
+        problem = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+        return error_response(
+            503, "not ready: the store is unreachable", details={"checks": {"store": problem}}
+        )
+    return {"status": "ready", "checks": {"store": "ok"}}
+
+
+@health_router.get("/healthz/startup", response_model=Probe, responses=error_responses(503))
+async def startup(request: Request) -> Any:
+    """Startup: the runtime has opened and migrated its store."""
+    if not server_state(request).started:
+        return error_response(503, "starting", details={"checks": {"server": "starting"}})
+    return {"status": "started"}
+
+
+def api_router() -> APIRouter:
+    """Every endpoint of the HTTP API (CONTRACTS.md §1, pipelines and metrics aside)."""
+    router = APIRouter()
+    router.include_router(health_router)
+    router.include_router(api_agents.router)
+    router.include_router(api_runs.router)
+    return router
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the runtime; on shutdown drain, then cancel, the runs in flight and close it."""
+    state: ServerState = app.state.server
+    await state.runtime.start_up()
+    state.started = True
+    try:
+        yield
+    finally:
+        state.accepting = False
+        try:
+            await state.runs.drain(state.settings.shutdown_grace_seconds)
+        finally:
+            await state.runtime.aclose()
+
+
+def create_app(
+    project: Project | None = None,
+    *,
+    runtime: Runtime | None = None,
+    settings: ServerSettings | None = None,
+    authenticator: Authenticator | None = None,
+    limiter: RateLimiter | None = None,
+    extra_routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """Build the HTTP application for a project (or an existing runtime).
+
+    Args:
+        project: the loaded project; its runtime is created with default settings unless
+            ``runtime`` is given.
+        runtime: the runtime to serve (owned by the app from now on: closed at shutdown).
+        settings: server settings (default :class:`ServerSettings`).
+        authenticator: resolves API keys; required unless auth is off (``settings.dev``).
+        limiter: rate limiter (default: in-memory token buckets).
+        extra_routers: more routes (metrics, gateway, ...), included after the API's.
+
+    Raises:
+        ValueError: neither project nor runtime; auth on without an authenticator; dev mode on a
+            non-loopback host; ``*`` CORS origins with credentials.
+    """
+    settings = settings or ServerSettings()
+    if runtime is None:
+        if project is None:
+            raise ValueError("create_app needs a project or a runtime")
+        runtime = project.runtime()
+    if settings.dev and not settings.loopback:
+        raise ValueError(
+            f"dev mode turns authentication off and is only allowed on a loopback host, "
+            f"not {settings.host!r}"
+        )
+    if settings.auth_enabled and authenticator is None:
+        raise ValueError(
+            "authentication is on but no authenticator was given: pass authenticator=... "
+            "or turn auth off with dev mode (loopback hosts only)"
+        )
+    if limiter is None:
+        from agentspec.auth.ratelimit_memory import MemoryRateLimiter
+
+        limiter = MemoryRateLimiter()
+    state = ServerState(runtime, settings, authenticator, limiter)
+    runtime.add_listener(state.observer)
+
+    app = FastAPI(
+        title="agentspec",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.server = state
+    app.state.runtime = runtime
+    app.state.settings = settings
+    metrics = Metrics()
+    state.metrics = metrics
+    app.state.metrics = metrics
+    runtime.add_listener(metrics.observe)
+    runtime.add_listener(RunLogger())
+    install_error_handlers(app)
+    install_middleware(app, settings)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(api_router())
+    app.include_router(metrics_router(metrics))
+    app.include_router(gateway_router(lambda: app.state.runtime, settings, authenticator))
+    for router in extra_routers:
+        app.include_router(router)
+    _errors_as_json(app)
+    return app
+
+
+def _errors_as_json(app: FastAPI) -> None:
+    """Error bodies are JSON in the OpenAPI schema, also on routes that stream on success."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = generate()
+        if fresh:
+            for methods in schema.get("paths", {}).values():
+                for operation in methods.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        for media in [m for m in content if m != "application/json"]:
+                            ref = content[media].get("schema", {}).get("$ref", "")
+                            if ref.endswith("/ErrorBody"):
+                                content["application/json"] = content.pop(media)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def build_app(project: Project, options: dict[str, Any]) -> FastAPI:
+    """The app ``agentspec serve`` runs for ``project``, options as in :data:`ENV_OPTIONS`.
+
+    API keys live in the runtime's store (``agentspec keys create``); in dev mode auth is off.
+
+    Raises:
+        UsageError: an invalid ``model`` or ``store``.
+    """
+    from agentspec.engine.settings import Settings
+    from agentspec.models.registry import parse_model_override
+    from agentspec.store import open_store
+
+    runtime_settings = Settings()
+    if options.get("store"):
+        runtime_settings.store = options["store"]
+    if options.get("model"):
+        runtime_settings.model_override = parse_model_override(options["model"])
+    settings = ServerSettings(
+        host=options.get("host", "127.0.0.1"),
+        port=int(options.get("port", 8080)),
+        dev=bool(options.get("dev", False)),
+    )
+    store = open_store(runtime_settings.store)
+    authenticator: Authenticator | None = None
+    if settings.auth_enabled:
+        from agentspec.auth.keys import KeyAuthenticator
+
+        authenticator = KeyAuthenticator(store)
+    return create_app(
+        project,
+        runtime=project.runtime(runtime_settings, store=store),
+        settings=settings,
+        authenticator=authenticator,
+    )
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn agentspec.server.app:app_from_env --factory`` (one per worker).
+
+    Reads the project path from ``$AGENTSPEC_SERVE_PROJECT`` and options from
+    ``$AGENTSPEC_SERVE_OPTIONS`` (JSON).
+    """
+    path = os.environ.get(ENV_PROJECT)
+    if not path:
+        raise RuntimeError(f"${ENV_PROJECT} is not set (use 'agentspec serve')")
+    from agentspec.lang.project import load
+
+    options = json.loads(os.environ.get(ENV_OPTIONS) or "{}")
+    return build_app(load(path), options)
