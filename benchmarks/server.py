@@ -39,6 +39,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _more_files() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as handle:
         for line in handle:
@@ -51,33 +56,46 @@ def rss_kib(pid: int) -> int:
 
 
 async def _invoke_load(url: str, concurrency: int, seconds: float) -> dict[str, float]:
-    import httpx
-
+    """Each worker owns one keep-alive connection and speaks raw HTTP/1.1 (httpx's pool is
+    itself the bottleneck at high concurrency on 2 cores)."""
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps({"message": QUESTION}).encode()
+    request = (
+        f"POST /v1/agents/assistant/invoke HTTP/1.1\r\nHost: {host}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
 
-        async def worker() -> None:
-            nonlocal errors
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                response = await client.post(
-                    "/v1/agents/assistant/invoke", json={"message": QUESTION}
-                )
-                if response.status_code != 200:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                if status != 200:
                     errors += 1
                 latencies.append(time.perf_counter() - started)
+        finally:
+            writer.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
     latencies.sort()
     return {
         "rps": len(latencies) / elapsed,
         "p50": latencies[len(latencies) // 2] * 1000,
-        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
         "errors": errors,
     }
 
@@ -92,11 +110,12 @@ async def _first_event(url: str, count: int) -> dict[str, float]:
             async with client.stream(
                 "POST", "/v1/agents/assistant/stream", json={"message": QUESTION}
             ) as response:
-                async for line in response.aiter_lines():
+                lines = response.aiter_lines()
+                async for line in lines:
                     if line.startswith("event:"):
                         times.append((time.perf_counter() - started) * 1000)
                         break
-                async for _ in response.aiter_lines():
+                async for _ in lines:
                     pass
     times.sort()
     return {"p50": statistics.median(times), "p99": times[int(len(times) * 0.99) - 1]}
@@ -121,8 +140,7 @@ def child(args: list[str]) -> None:
     elif mode == "first-event":
         print(json.dumps(asyncio.run(_first_event(url, int(args[2])))))
     elif mode == "ws":
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+        _more_files()
         asyncio.run(_idle_websockets(url, int(args[2]), args[3]))
 
 
@@ -131,11 +149,10 @@ def child(args: list[str]) -> None:
 
 def load(mode: str, *args: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, *args],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, __file__, "--child", mode, *args], capture_output=True, text=True
     )
+    if out.returncode != 0:
+        raise SystemExit(f"load generator {mode} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout)
 
 
@@ -154,11 +171,13 @@ def main() -> None:
             "--dev",
             "--port",
             str(port),
+            "--rate-limit",
+            "off",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536)),
+        preexec_fn=_more_files,
     )
     try:
         import httpx

@@ -214,7 +214,7 @@ async def fragile(x: int) -> int:
 
 
 async def test_run_logger_logs_run_lifecycle() -> None:
-    stream = configured()
+    stream = configured(level="debug")
     model = ScriptedModel(
         [
             {"when": {"contains": "fail", "last": "user"}, "error": {"code": "bad_request"}},
@@ -237,10 +237,10 @@ async def test_run_logger_logs_run_lifecycle() -> None:
         failed = await runtime.run("worker", "fail now", raise_on_failure=False)
     got = [x for x in lines(stream) if x["logger"] == "agentspec.runs"]
     assert [(x["event"], x["level"]) for x in got] == [
-        ("run.started", "info"),
+        ("run.started", "debug"),
         ("tool.error", "warning"),
         ("run.completed", "info"),
-        ("run.started", "info"),
+        ("run.started", "debug"),
         ("run.failed", "warning"),
     ]
     started, tool, completed, _, fail = got
@@ -256,6 +256,8 @@ def test_run_logger_never_raises() -> None:
     class Exploding:
         def info(self, *args: Any, **kwargs: Any) -> None:
             raise RuntimeError("logger down")
+
+        debug = info
 
     listener = RunLogger(Exploding())
     listener(agentspec.Event("run_1", 1, 0.0, "run.started", {"agent": "a"}))

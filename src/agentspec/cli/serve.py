@@ -40,13 +40,24 @@ def serve(
             help="Store URL (default sqlite:///.agentspec/agentspec.db).",
         ),
     ] = None,
+    rate_limit: Annotated[
+        str,
+        typer.Option(
+            "--rate-limit",
+            help="Requests per second per API key, RATE[/BURST] (default 10/20), or 'off'.",
+        ),
+    ] = "10/20",
 ) -> None:
     """Serve the project's agents over HTTP (invoke, stream, sessions, runs)."""
     from agentspec.cli.app import err, fail, load_project, report
     from agentspec.exceptions import AgentspecError
-    from agentspec.server.settings import ServerSettings
+    from agentspec.server.settings import ServerSettings, parse_rate
 
-    settings = ServerSettings(host=host, port=port, dev=dev)
+    try:
+        key_rate = parse_rate(rate_limit)
+    except ValueError as exc:
+        fail(f"--rate-limit {rate_limit!r}: {exc}", 2)
+    settings = ServerSettings(host=host, port=port, dev=dev, key_rate=key_rate)
     if dev and not settings.loopback:
         fail(
             f"--dev turns authentication off, so it is only allowed on a loopback host "
@@ -62,7 +73,7 @@ def serve(
     except ImportError:
         fail("serving needs the server extra: pip install 'agentspec[server]'", 2)
 
-    options: dict[str, Any] = {"host": host, "port": port, "dev": dev}
+    options: dict[str, Any] = {"host": host, "port": port, "dev": dev, "rate_limit": rate_limit}
     if store:
         options["store"] = store
     if model:

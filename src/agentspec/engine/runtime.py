@@ -466,7 +466,7 @@ class Runtime:
             try:
                 if spec.timeout is not None:
                     try:
-                        async with asyncio.timeout(spec.timeout):
+                        async with self._deadlines.limit(spec.timeout):
                             output = await self._strategy(state, compiled, system, messages)
                     except TimeoutError:
                         raise RunTimeout(f"run timed out after {spec.timeout:g}s") from None

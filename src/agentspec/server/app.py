@@ -39,7 +39,7 @@ from agentspec.server.api import ServerState, server_state
 from agentspec.server.errors import error_response, error_responses, install_error_handlers
 from agentspec.server.gateway import gateway_router
 from agentspec.server.middleware import install_middleware
-from agentspec.server.settings import ServerSettings
+from agentspec.server.settings import ServerSettings, parse_rate
 from agentspec.telemetry.http import MetricsMiddleware, metrics_router
 from agentspec.telemetry.logging import RunLogger
 from agentspec.telemetry.metrics import Metrics
@@ -179,6 +179,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await state.runtime.aclose()
 
 
+def _no_native_telemetry() -> dict[str, Any]:
+    """FastAPI >= 0.165 instruments every request with OpenTelemetry unless told not to; that
+    costs ~0.3 ms per request even with no exporter. agentspec exports Prometheus metrics (and
+    will trace runs from their events), so it is switched off where the option exists."""
+    import inspect
+
+    if "telemetry" not in inspect.signature(FastAPI).parameters:
+        return {}
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return {"telemetry": off}
+
+
 def create_app(
     project: Project | None = None,
     *,
@@ -226,6 +238,7 @@ def create_app(
     runtime.add_listener(state.observer)
 
     app = FastAPI(
+        **_no_native_telemetry(),
         title="agentspec",
         version=__version__,
         description=DESCRIPTION,
@@ -298,6 +311,8 @@ def build_app(project: Project, options: dict[str, Any]) -> FastAPI:
         port=int(options.get("port", 8080)),
         dev=bool(options.get("dev", False)),
     )
+    if "rate_limit" in options:
+        settings.key_rate = parse_rate(str(options["rate_limit"]))
     store = open_store(runtime_settings.store)
     authenticator: Authenticator | None = None
     if settings.auth_enabled:

@@ -7,6 +7,22 @@ from dataclasses import dataclass, field
 from agentspec.auth.ratelimit import RateLimit
 
 
+def parse_rate(text: str) -> RateLimit | None:
+    """``"10"`` (burst 2x), ``"10/20"`` (rate/burst) or ``"off"`` -> a :class:`RateLimit` or None."""
+    text = text.strip().lower()
+    if text in ("off", "none", "0"):
+        return None
+    rate_text, _, burst_text = text.partition("/")
+    try:
+        rate = float(rate_text)
+        burst = int(burst_text) if burst_text else max(1, int(rate * 2))
+    except ValueError:
+        raise ValueError("use RATE or RATE/BURST (e.g. 10/20), or 'off'") from None
+    if rate <= 0 or burst < 1:
+        raise ValueError("rate must be > 0 and burst >= 1")
+    return RateLimit(rate=rate, burst=burst)
+
+
 @dataclass(slots=True)
 class ServerSettings:
     """How ``agentspec serve`` behaves.

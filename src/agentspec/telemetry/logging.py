@@ -78,8 +78,10 @@ def mask_credentials(text: str) -> str:
     ``sk-...`` / ``ask_...`` keys."""
     if "sk-" in text or "ask_" in text:
         text = _TOKEN_PATTERN.sub(MASK, text)
-    for pattern in _CREDENTIAL_PATTERNS:
-        text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    lowered = text.lower()
+    if "authorization" in lowered or "api-key" in lowered or "bearer" in lowered:
+        for pattern in _CREDENTIAL_PATTERNS:
+            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     return text
 
 
@@ -198,7 +200,7 @@ def configure_logging(
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(
@@ -276,7 +278,7 @@ class RunLogger:
             extra = {"session_id": data["session_id"]} if data.get("session_id") else {}
             if data.get("parent_run_id"):
                 extra["parent_run_id"] = data["parent_run_id"]
-            self.log.info(
+            self.log.debug(
                 "run.started", run_id=run_id, agent=agent, model=data.get("model"), **extra
             )
         elif event.type == ev.TOOL_RESULT:
