@@ -356,3 +356,29 @@ async def test_echo_model_without_script() -> None:
     async with runtime(pkg) as rt:
         result = await rt.run("a", "echo me")
     assert result.output == "echo me"
+
+
+async def test_secret_values_never_reach_events_or_the_run_record(monkeypatch) -> None:
+    monkeypatch.setenv("DEMO_TOKEN", "s3cr3t-value-123")
+    from agentspec.ir import Secret
+
+    pkg = package(
+        {
+            "a": {
+                "script": [
+                    {"error": {"code": "bad_request", "message": "token s3cr3t-value-123 refused"}}
+                ]
+            }
+        }
+    )
+    pkg = pkg.model_copy(
+        update={"secrets": {"tok": Secret(name="tok", source="env", key="DEMO_TOKEN")}}
+    )
+    async with runtime(pkg) as rt:
+        rt.secrets.resolve_name("tok")
+        result = await rt.run("a", "go", raise_on_failure=False)
+        record = await rt.get_run(result.run_id)
+        events = await rt.get_events(result.run_id)
+    assert result.error_message == "token *** refused"
+    assert record is not None and "s3cr3t" not in record.error
+    assert all("s3cr3t" not in str(e.data) for e in events)

@@ -381,6 +381,7 @@ class Runtime:
             )
         duration = state.elapsed_ms()
         usage = state.usage.to_dict()
+        error_text = self.secrets.redact(error_text) if error_text else ""
         if status == "completed":
             state.emit(
                 ev.RUN_COMPLETED,
@@ -396,7 +397,7 @@ class Runtime:
                 ev.RUN_FAILED,
                 {
                     "error": error_code,
-                    "message": self.secrets.redact(error_text),
+                    "message": error_text,
                     "turns": state.turns,
                     "usage": usage,
                     "duration_ms": round(duration, 3),
@@ -445,9 +446,7 @@ class Runtime:
             raise asyncio.CancelledError()
         if status == "completed":
             return state.result(status, output, round(duration, 3))
-        return state.result(
-            status, "", round(duration, 3), error_code, self.secrets.redact(error_text)
-        )
+        return state.result(status, "", round(duration, 3), error_code, error_text)
 
     async def _drive(
         self,
