@@ -90,6 +90,8 @@ def serve(
         "server_header": False,
         "log_level": "info",
         "log_config": None,
+        # Chat frames are small; per-connection zlib contexts would cost ~40 KiB per socket.
+        "ws_per_message_deflate": False,
     }
     from agentspec.telemetry.logging import configure_logging
 
