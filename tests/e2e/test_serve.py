@@ -199,3 +199,15 @@ async def test_websocket_gateway_on_loopback(server: Server) -> None:
         "tool_result",
     ]
     assert frames[-1] == {"id": "2", "event": "done"}
+
+
+def test_served_runs_are_audited_and_the_chain_verifies(server: Server) -> None:
+    with Client(server.url, api_key=server.admin_key) as client:
+        client.invoke("assistant", "what is 8 + 9?")
+    verified = cli("audit", "verify", "--json", env=server.env)
+    assert verified.returncode == 0, verified.stderr
+    report = json.loads(verified.stdout)
+    assert report["ok"] is True and report["count"] >= 5
+    exported = cli("audit", "export", "--since", "1h", env=server.env)
+    kinds = [json.loads(line)["kind"] for line in exported.stdout.splitlines()]
+    assert {"run.started", "tool.call", "tool.result", "run.completed", "key.created"} <= set(kinds)

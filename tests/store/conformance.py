@@ -21,10 +21,12 @@ from typing import Any
 
 import pytest
 
+from agentspec.audit.chain import GENESIS, canonical_json, verify
 from agentspec.engine.events import Event
 from agentspec.exceptions import StoreError
 from agentspec.store.base import (
     ApiKeyRecord,
+    AuditRecord,
     MessageRecord,
     RunRecord,
     RunUpdate,
@@ -72,6 +74,23 @@ def make_key(index: int, **fields: Any) -> ApiKeyRecord:
     }
     values.update(fields)
     return ApiKeyRecord(**values)
+
+
+def make_audit(index: int, **fields: Any) -> AuditRecord:
+    values: dict[str, Any] = {
+        "id": f"aud_{index:020x}",
+        "ts": 1_700_000_000_123_456 + index,
+        "kind": "tool.call",
+        "actor": "agent:alpha",
+        "subject": "run-0001",
+        "data": canonical_json({"name": "add", "n": index, "text": 'héllo \u2028 "q"'}),
+    }
+    values.update(fields)
+    return AuditRecord(**values)
+
+
+async def audit_rows(store: Store, **options: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) async for page in store.audit_pages(**options) for row in page]
 
 
 async def all_run_ids(store: Store, limit: int, **filters: Any) -> tuple[list[str], int]:
@@ -404,6 +423,56 @@ class StoreConformance:
         assert stored is not None and stored.status == "completed"
         key = await store.get_api_key(make_key(1).id)
         assert key is not None and key.last_used_at == T0 + 1
+
+    # audit log -------------------------------------------------------------------------
+    async def test_audit_append_chains_in_order(self, store: Store) -> None:
+        assert await store.audit_tail() is None
+        assert await audit_rows(store) == []
+        first = [make_audit(1), make_audit(2, tenant="acme", kind="key.created")]
+        await store.append_audit(first)
+        assert [(r.seq, r.prev_hash) for r in first] == [(1, GENESIS), (2, first[0].hash)]
+        await store.append_audit([make_audit(3)])
+        rows = await audit_rows(store)
+        assert [row[0] for row in rows] == [1, 2, 3]
+        assert rows[1] == first[1].row()
+        assert rows[2][8] == first[1].hash
+        assert verify(rows).ok and verify(rows).count == 3
+        tail = await store.audit_tail()
+        assert tail is not None and (tail.seq, tail.id) == (3, make_audit(3).id)
+        assert tail.hash == rows[2][9] == verify(rows).last_hash
+        assert tail.data == make_audit(3).data and tail.ts == make_audit(3).ts
+
+    async def test_audit_pages(self, store: Store) -> None:
+        await store.append_audit([make_audit(i) for i in range(1, 8)])
+        pages = [page async for page in store.audit_pages(page_size=3)]
+        assert [[row[0] for row in page] for page in pages] == [[1, 2, 3], [4, 5, 6], [7]]
+        assert [row[0] for row in await audit_rows(store, after_seq=5)] == [6, 7]
+        assert [row[0] for row in await audit_rows(store, since_ts=make_audit(4).ts, page_size=2)] == [
+            4, 5, 6, 7,
+        ]  # fmt: skip
+        records = [record async for record in store.iter_audit(after_seq=6)]
+        assert [(r.seq, r.id) for r in records] == [(7, make_audit(7).id)]
+
+    async def test_audit_rides_on_a_write_batch(self, store: Store) -> None:
+        batch = WriteBatch(
+            runs=[make_run(1)], events=make_events("run-0001", 1, 2), audit=[make_audit(1)]
+        )
+        await store.write(batch)
+        await store.write(WriteBatch(audit=[make_audit(2), make_audit(3)]))
+        rows = await audit_rows(store)
+        assert [row[2] for row in rows] == [make_audit(i).id for i in (1, 2, 3)]
+        assert verify(rows).ok
+
+    async def test_failed_batch_leaves_no_audit_entry_and_no_gap(self, store: Store) -> None:
+        await store.write(WriteBatch(runs=[make_run(1)], audit=[make_audit(1)]))
+        with pytest.raises(StoreError):
+            await store.write(WriteBatch(runs=[make_run(1)], audit=[make_audit(2)]))
+        with pytest.raises(StoreError):  # duplicate entry id
+            await store.append_audit([make_audit(3), make_audit(1)])
+        await store.append_audit([make_audit(4)])
+        rows = await audit_rows(store)
+        assert [(row[0], row[2]) for row in rows] == [(1, make_audit(1).id), (2, make_audit(4).id)]
+        assert verify(rows).ok
 
 
 def _fields(record: ApiKeyRecord) -> dict[str, Any]:

@@ -160,7 +160,9 @@ async def test_migrations_create_exactly_the_schema(tmp_path: Path) -> None:
         tables = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type='table'")
         without_rowid = {name for name, ddl in tables if "WITHOUT ROWID" in ddl}
     engine.dispose()
-    assert without_rowid == {"runs", "run_events", "sessions", "session_messages", "api_keys"}
+    assert without_rowid == {
+        "runs", "run_events", "sessions", "session_messages", "api_keys", "audit_log",
+    }  # fmt: skip
     assert without_rowid == set(metadata.tables)
 
 
@@ -212,7 +214,9 @@ async def test_a_0001_database_is_upgraded_with_its_data(tmp_path: Path) -> None
     store = SQLStore(file_url(path))
     await store.setup()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (SCHEMA_REVISION,)
+        ]
     db.close()
     stored = await store.get_run("run-0001")
     assert stored is not None and (stored.tenant, stored.output) == ("acme", "out")
@@ -243,6 +247,22 @@ def test_downgrade_to_0001_drops_only_api_keys(tmp_path: Path) -> None:
         )
         indexes = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='index'")
         assert not [name for (name,) in indexes if "api_keys" in name]
+    engine.dispose()
+
+
+def test_downgrade_to_0002_drops_only_the_audit_log(tmp_path: Path) -> None:
+    from alembic import command
+
+    engine = create_engine(file_url(tmp_path / "x.db"))
+    with engine.begin() as conn:
+        config = _alembic(conn)
+        command.upgrade(config, "head")
+        assert conn.dialect.has_table(conn, "audit_log")
+        command.downgrade(config, "0002")
+        assert not conn.dialect.has_table(conn, "audit_log")
+        assert conn.dialect.has_table(conn, "api_keys")
+        indexes = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='index'")
+        assert not [name for (name,) in indexes if "audit_log" in name]
     engine.dispose()
 
 

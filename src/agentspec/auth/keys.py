@@ -27,9 +27,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+from agentspec.audit.chain import canonical_json, micros, new_audit_id
 from agentspec.auth.base import ALL_SCOPES, Principal
 from agentspec.exceptions import AgentspecError, StoreError, UsageError
-from agentspec.store.base import ApiKeyRecord, Store
+from agentspec.store.base import ApiKeyRecord, AuditRecord, Store
 
 KEY_PREFIX = "ask_"
 """Every secret starts with this, so scanners and people can recognise a leaked key."""
@@ -46,6 +47,11 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _ATTEMPTS = 5
 
 KeyAction = Literal["create", "revoke", "rotate"]
+_AUDIT_KINDS: dict[str, str] = {
+    "create": "key.created",
+    "revoke": "key.revoked",
+    "rotate": "key.rotated",
+}
 
 log = logging.getLogger("agentspec.auth")
 
@@ -146,9 +152,14 @@ class KeyManager:
             revoked (or rotated) through this manager stop working there at once. Elsewhere
             they stop within that authenticator's ``cache_ttl``.
         clock: Epoch seconds (injectable for tests).
+        actor: Who makes the changes, as the audit log names them (``cli``, a key id ...).
 
     Operations that take ``tenant`` act only on that tenant's keys (a key of another tenant is
     :class:`KeyNotFound`); without it they act on any key (the operator's CLI).
+
+    Every change is appended to the store's audit log (``key.created``, ``key.revoked``,
+    ``key.rotated``) once it is made. Should that append fail, the change stands (the caller
+    would otherwise lose a new secret) and the failure is logged at ERROR level.
     """
 
     def __init__(
@@ -157,10 +168,13 @@ class KeyManager:
         *,
         authenticator: KeyAuthenticator | None = None,
         clock: Callable[[], float] = time.time,
+        actor: str = "system",
     ) -> None:
         self.store = store
         self._authenticator = authenticator
         self._clock = clock
+        self._actor = actor
+        self._audit_queue: builtins.list[AuditRecord] = []
 
     async def create(
         self,
@@ -192,6 +206,7 @@ class KeyManager:
             raise UsageError(f"expires_in must be a positive number of seconds, not {expires_in}")
         record, secret = await self._create(name, granted, tenant, expires_in)
         self._audit("create", record)
+        await self._write_audit()
         return record, secret
 
     async def get(self, key_id: str, *, tenant: str | None = None) -> ApiKeyRecord:
@@ -220,6 +235,7 @@ class KeyManager:
             return record
         revoked = await self._revoke(record)
         self._audit("revoke", revoked)
+        await self._write_audit()
         return revoked
 
     async def rotate(self, key_id: str, *, tenant: str | None = None) -> tuple[ApiKeyRecord, str]:
@@ -249,6 +265,7 @@ class KeyManager:
                 log.warning("could not revoke API key %s after a failed rotation", new.id)
             raise
         self._audit("rotate", new, replaced=old.id)
+        await self._write_audit()
         return new, secret
 
     async def list(
@@ -300,9 +317,44 @@ class KeyManager:
         """The single place where key changes are reported.
 
         Called once per ``create``, ``revoke`` (not when the key already was) and ``rotate``
-        (``record`` is the new key, ``replaced`` the old key's id). It emits nothing yet: the
-        audit log hooks in here. Never give it the secret; ``record`` holds only its hash.
+        (``record`` is the new key, ``replaced`` the old key's id). It queues an audit entry
+        (name, tenant, scopes, prefix, expiry; never the secret or its hash), which the caller
+        then writes with :meth:`_write_audit`.
         """
+        data: dict[str, object] = {
+            "name": record.name,
+            "tenant": record.tenant,
+            "scopes": list(record.scopes),
+            "prefix": record.prefix,
+            "expires_at": record.expires_at,
+        }
+        if replaced:
+            data["replaced"] = replaced
+        self._audit_queue.append(
+            AuditRecord(
+                new_audit_id(),
+                micros(self._clock()),
+                _AUDIT_KINDS[action],
+                self._actor,
+                record.id,
+                canonical_json(data),
+                record.tenant,
+            )
+        )
+
+    async def _write_audit(self) -> None:
+        """Append the queued audit entries; log (never raise) if the store fails."""
+        if not self._audit_queue:
+            return
+        entries, self._audit_queue = self._audit_queue, []
+        try:
+            await self.store.append_audit(entries)
+        except StoreError as exc:
+            log.error(
+                "audit: could not record %s: %s",
+                ", ".join(f"{e.kind} {e.subject}" for e in entries),
+                exc,
+            )
 
 
 class KeyAuthenticator:

@@ -142,6 +142,7 @@ def validate(
             raise typer.Exit(2) from None
         report(exc)
     package = project.package
+    notes = [note.to_dict() for note in project.notes]
     if format is Format.json:
         out.print_json(
             json.dumps(
@@ -153,10 +154,13 @@ def validate(
                     "agents": sorted(package.agents),
                     "skills": sorted(package.skills),
                     "files": [str(f) for f in project.files],
+                    "notes": notes,
                 }
             )
         )
         return
+    for note in project.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
     out.print(
         f"[green]✓[/] {package.name} {package.version}: {len(package.agents)} agent(s), "
         f"{len(package.skills)} skill(s), {len(package.prompts)} prompt(s) · {project.ir_hash[:19]}…",
@@ -425,11 +429,13 @@ def sessions_delete(
 
 
 def _register() -> None:
+    from agentspec.cli.audit import audit_app
     from agentspec.cli.keys import keys_app
     from agentspec.cli.serve import serve
 
     app.command(help="Serve the project's agents over HTTP (API v1, SSE) and WebSocket.")(serve)
     app.add_typer(keys_app, name="keys", help="Create, list, revoke and rotate API keys.")
+    app.add_typer(audit_app, name="audit", help="Verify and export the hash-chained audit log.")
 
 
 _register()

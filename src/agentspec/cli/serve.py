@@ -93,10 +93,8 @@ def serve(
         # Chat frames are small; per-connection zlib contexts would cost ~40 KiB per socket.
         "ws_per_message_deflate": False,
     }
-    from agentspec.telemetry.logging import configure_logging
-
-    configure_logging(json=settings.log_json, level="info", redact=project.runtime().secrets.redact)
     from agentspec.server.app import ENV_OPTIONS, ENV_PROJECT, build_app
+    from agentspec.telemetry.logging import configure_logging
 
     try:
         app = build_app(project, options)
@@ -104,6 +102,8 @@ def serve(
         report(exc)
     except ValueError as exc:
         fail(str(exc), 2)
+    # Mask every secret the served runtime resolves (its resolver remembers them).
+    configure_logging(json=settings.log_json, level="info", redact=app.state.runtime.secrets.redact)
     err.print(
         f"serving {project.name} ({len(project.package.agents)} agent(s)) on "
         f"http://{_url_host(host)}:{port} · docs at /docs",

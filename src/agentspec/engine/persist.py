@@ -14,6 +14,7 @@ import contextlib
 from agentspec.engine.events import Event
 from agentspec.exceptions import StoreError
 from agentspec.store.base import (
+    AuditRecord,
     MessageRecord,
     RunRecord,
     RunUpdate,
@@ -50,6 +51,11 @@ class Persister:
 
     def add_session(self, session: SessionRecord) -> None:
         self._pending.sessions.append(session)
+        self._kick()
+
+    def add_audit(self, record: AuditRecord) -> None:
+        """Write an audit entry in the same transaction as the events around it."""
+        self._pending.audit.append(record)
         self._kick()
 
     def add_messages(self, messages: list[MessageRecord]) -> None:

@@ -169,6 +169,11 @@ class Runtime:
             )
         return self._store
 
+    @property
+    def persister(self) -> Persister | None:
+        """The group-commit writer (``None`` until the runtime has started)."""
+        return self._persister
+
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Observe every event of every run (telemetry, audit). Returns an unsubscribe function."""
         self._listeners.append(listener)

@@ -36,6 +36,8 @@ class Project:
     root: Path
     files: list[Path]
     functions: dict[str, FunctionTool] = field(default_factory=dict)
+    notes: list[Diagnostic] = field(default_factory=list)
+    """Constructs the front-end accepted but ignored (IntentLang features with no IR yet)."""
     _runtime: Runtime | None = field(default=None, repr=False)
 
     @property
@@ -106,7 +108,8 @@ class AgentHandle:
 
 
 def load(path: str | Path) -> Project:
-    """Load a project: a directory with ``agentspec.yaml``, or a single YAML file.
+    """Load a project: a directory with ``agentspec.yaml`` or ``*.ias`` files, a YAML file or
+    an IntentLang (``.ias``) file.
 
     Raises:
         SpecError: with every problem found, each located as ``file:line:col``.
@@ -114,20 +117,24 @@ def load(path: str | Path) -> Project:
     target = Path(path)
     if not target.exists():
         raise SpecError([Diagnostic(str(target), 0, 0, "no such file or directory")])
-    if target.is_file() and target.suffix not in YAML_SUFFIXES:
-        hint = (
-            "IntentLang (.ias) support comes with the IntentLang front-end"
-            if target.suffix == ".ias"
-            else ""
+    if _is_intentlang(target):
+        from agentspec.lang.intentlang import load_intentlang
+
+        loaded_ias = load_intentlang(target)
+        return Project(
+            loaded_ias.package,
+            loaded_ias.root,
+            list(loaded_ias.files),
+            notes=list(loaded_ias.unsupported),
         )
+    if target.is_file() and target.suffix not in YAML_SUFFIXES:
         raise SpecError(
             [
                 Diagnostic(
                     str(target),
                     0,
                     0,
-                    f"unsupported spec file type {target.suffix!r}; use .yaml",
-                    hint,
+                    f"unsupported spec file type {target.suffix!r}; use .yaml or .ias",
                 )
             ]
         )
@@ -135,3 +142,26 @@ def load(path: str | Path) -> Project:
 
     loaded = load_yaml_project(target)
     return Project(loaded.package, loaded.root, list(loaded.files), dict(loaded.functions))
+
+
+def _is_intentlang(target: Path) -> bool:
+    """A ``.ias`` file, or a directory with ``*.ias`` files and no ``agentspec.yaml``."""
+    if target.is_file():
+        return target.suffix == ".ias"
+    if not target.is_dir() or not any(target.glob("*.ias")):
+        return False
+    yaml_files = [target / f"agentspec{suffix}" for suffix in YAML_SUFFIXES]
+    found = [p for p in yaml_files if p.is_file()]
+    if found:
+        raise SpecError(
+            [
+                Diagnostic(
+                    str(target),
+                    0,
+                    0,
+                    f"{target} holds both {found[0].name} and .ias files",
+                    "keep one front-end per directory, or pass the file to load explicitly",
+                )
+            ]
+        )
+    return True

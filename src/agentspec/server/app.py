@@ -319,12 +319,11 @@ def build_app(project: Project, options: dict[str, Any]) -> FastAPI:
         from agentspec.auth.keys import KeyAuthenticator
 
         authenticator = KeyAuthenticator(store)
-    return create_app(
-        project,
-        runtime=project.runtime(runtime_settings, store=store),
-        settings=settings,
-        authenticator=authenticator,
-    )
+    from agentspec.audit.recorder import AuditRecorder
+
+    runtime = project.runtime(runtime_settings, store=store)
+    AuditRecorder(store).attach(runtime)
+    return create_app(project, runtime=runtime, settings=settings, authenticator=authenticator)
 
 
 def app_from_env() -> FastAPI:
@@ -339,4 +338,9 @@ def app_from_env() -> FastAPI:
     from agentspec.lang.project import load
 
     options = json.loads(os.environ.get(ENV_OPTIONS) or "{}")
-    return build_app(load(path), options)
+    project = load(path)
+    app = build_app(project, options)
+    from agentspec.telemetry.logging import configure_logging
+
+    configure_logging(json=True, level="info", redact=app.state.runtime.secrets.redact)
+    return app

@@ -18,18 +18,22 @@ from sqlalchemy import ClauseElement
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 from agentspec.store.schema import (
+    AUDIT_COLUMNS,
     DELETE_MESSAGES,
     DELETE_SESSION,
     EVENT_COLUMNS,
+    INSERT_AUDIT,
     INSERT_EVENTS,
     INSERT_MESSAGES,
     INSERT_RUNS,
     MESSAGE_COLUMNS,
     RUN_COLUMNS,
     RUN_UPDATE_ORDER,
+    SELECT_AUDIT_HEAD,
     SESSION_COLUMNS,
     UPDATE_RUNS,
     BatchRows,
+    chain_audit,
 )
 
 
@@ -70,6 +74,12 @@ class SQLiteFastPath:
         self._insert_messages = positional_sql(INSERT_MESSAGES, MESSAGE_COLUMNS)
         self._delete_messages = positional_sql(DELETE_MESSAGES, ("session_id",))
         self._delete_session = positional_sql(DELETE_SESSION, ("session_id",))
+        self._insert_audit = positional_sql(INSERT_AUDIT, AUDIT_COLUMNS)
+        self._audit_head = str(
+            SELECT_AUDIT_HEAD.compile(
+                dialect=sqlite_dialect(), compile_kwargs={"literal_binds": True}
+            )
+        )
 
     @staticmethod
     def supported(connection: Any) -> bool:
@@ -111,6 +121,10 @@ class SQLiteFastPath:
             ):
                 if values:
                     db.executemany(sql, values)
+            if rows.audit:
+                # chained inside the write lock (BEGIN IMMEDIATE): no other writer can interleave
+                head = db.execute(self._audit_head).fetchone()
+                db.executemany(self._insert_audit, chain_audit(rows.audit, head))
             db.commit()
         except BaseException:
             db.rollback()

@@ -8,12 +8,14 @@ schema and one Alembic migration history. Every backend must pass
 Writes arrive as a :class:`WriteBatch` so a backend can make many runs' events durable in one
 transaction (group commit). A batch is applied atomically and in order: new runs, then
 events, then run updates, then sessions (upserted: insert, or update ``updated_at``,
-``message_count`` and ``metadata`` of an existing one), then messages.
+``message_count`` and ``metadata`` of an existing one), then messages, then audit entries
+(chained onto the audit log's tail inside the transaction).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, Literal
@@ -85,15 +87,76 @@ class MessageRecord:
 
 
 @dataclass(slots=True)
+class AuditRecord:
+    """An entry of the append-only, hash-chained audit log (see :mod:`agentspec.audit.chain`).
+
+    A new entry is built with ``seq=0`` and empty ``prev_hash`` / ``hash``: the store assigns
+    them when it appends the entry (:meth:`Store.append_audit`, or a :class:`WriteBatch`'s
+    ``audit``), inside the transaction, from the log's current tail.
+
+    Attributes:
+        id: Unique id (``aud_`` and hex digits).
+        ts: Epoch microseconds (an integer: see :mod:`agentspec.audit.chain`).
+        kind: What happened: ``run.started``, ``tool.call``, ``key.created``, ``auth.failed``...
+        actor: Who did it (``agent:NAME``, ``cli``, a key id ...).
+        subject: What it was done to (a run id, a key id ...).
+        data: The canonical JSON text of the payload
+            (:func:`agentspec.audit.chain.canonical_json`).
+        tenant: The tenant it belongs to.
+        seq: Position in the chain, 1, 2, 3 ... (assigned on append).
+        prev_hash: The previous entry's hash (assigned on append).
+        hash: SHA-256 over ``prev_hash`` and the canonical entry (assigned on append).
+    """
+
+    id: str
+    ts: int
+    kind: str
+    actor: str
+    subject: str
+    data: str
+    tenant: str = "default"
+    seq: int = 0
+    prev_hash: str = ""
+    hash: str = ""
+
+    def entry(self) -> tuple[str, str, int, str, str, str, str]:
+        """``(tenant, id, ts, kind, actor, subject, data)``: what the chain hashes besides
+        ``seq``."""
+        return (self.tenant, self.id, self.ts, self.kind, self.actor, self.subject, self.data)
+
+    def row(self) -> tuple[int, str, str, int, str, str, str, str, str, str]:
+        """The entry in ``audit_log`` column order (see :data:`agentspec.audit.chain.AuditRow`)."""
+        return (
+            self.seq, self.tenant, self.id, self.ts, self.kind, self.actor, self.subject,
+            self.data, self.prev_hash, self.hash,
+        )  # fmt: skip
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> AuditRecord:
+        """The record of a row in ``audit_log`` column order."""
+        seq, tenant, id_, ts, kind, actor, subject, data, prev_hash, hashed = row
+        return cls(id_, ts, kind, actor, subject, data, tenant, seq, prev_hash, hashed)
+
+
+@dataclass(slots=True)
 class WriteBatch:
     runs: list[RunRecord] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     run_updates: list[RunUpdate] = field(default_factory=list)
     sessions: list[SessionRecord] = field(default_factory=list)
     messages: list[MessageRecord] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=list)
+    """Audit entries to append (chained by the store, in order) in the same transaction."""
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.events or self.run_updates or self.sessions or self.messages)
+        return bool(
+            self.runs
+            or self.events
+            or self.run_updates
+            or self.sessions
+            or self.messages
+            or self.audit
+        )
 
     def extend(self, other: WriteBatch) -> None:
         self.runs.extend(other.runs)
@@ -101,6 +164,7 @@ class WriteBatch:
         self.run_updates.extend(other.run_updates)
         self.sessions.extend(other.sessions)
         self.messages.extend(other.messages)
+        self.audit.extend(other.audit)
 
 
 @dataclass(slots=True)
@@ -251,3 +315,35 @@ class Store(ABC):
         Returns:
             The key as updated, or ``None`` if there is no key ``key_id``.
         """
+
+    # audit log --------------------------------------------------------------------------
+    @abstractmethod
+    async def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Append entries to the audit log, in order, in one transaction.
+
+        The store assigns each record's ``seq``, ``prev_hash`` and ``hash`` from the log's tail
+        *inside* the transaction (:func:`agentspec.audit.chain.chain_rows`), so a failed write
+        leaves no gap and concurrent writers on one database cannot fork the chain. The given
+        records are updated with the assigned values.
+        """
+
+    @abstractmethod
+    async def audit_tail(self) -> AuditRecord | None:
+        """The last entry of the audit log, or ``None`` if it is empty."""
+
+    @abstractmethod
+    def audit_pages(
+        self, after_seq: int = 0, *, since_ts: int | None = None, page_size: int = 10_000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Entries with ``seq > after_seq`` (and ``ts >= since_ts``, epoch microseconds), in
+        ``seq`` order, as
+        pages of rows in ``audit_log`` column order (:data:`agentspec.audit.chain.AuditRow`).
+        Rows, not records: verification streams hundreds of thousands per second."""
+
+    async def iter_audit(
+        self, after_seq: int = 0, *, since_ts: int | None = None, page_size: int = 10_000
+    ) -> AsyncIterator[AuditRecord]:
+        """Like :meth:`audit_pages`, one :class:`AuditRecord` at a time."""
+        async for page in self.audit_pages(after_seq, since_ts=since_ts, page_size=page_size):
+            for row in page:
+                yield AuditRecord.from_row(row)

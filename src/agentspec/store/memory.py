@@ -11,12 +11,16 @@ import base64
 import dataclasses
 import marshal
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
+from agentspec.audit.chain import GENESIS, AuditRow, chain_rows
 from agentspec.engine.events import Event
 from agentspec.exceptions import StoreError, UsageError
 from agentspec.store.base import (
     UNSET,
     ApiKeyRecord,
+    AuditRecord,
     MessageRecord,
     RunPage,
     RunRecord,
@@ -40,6 +44,8 @@ class MemoryStore(Store):
         self._api_keys: dict[str, ApiKeyRecord] = {}
         self._api_key_ids: dict[str, str] = {}
         """Key id by prefix."""
+        self._audit: list[AuditRow] = []
+        self._audit_ids: set[str] = set()
 
     def _check(self, batch: WriteBatch) -> None:
         """Refuse the whole batch if any key would clash, like a database transaction."""
@@ -83,6 +89,9 @@ class MemoryStore(Store):
             if key in seen or any(m.seq == message.seq for m in stored[-len(batch.messages) - 1 :]):
                 raise StoreError(f"cannot store the batch: message {key} already exists")
             seen.add(key)
+        ids = {record.id for record in batch.audit}
+        if len(ids) != len(batch.audit) or not ids.isdisjoint(self._audit_ids):
+            raise StoreError("cannot store the batch: an audit entry id already exists")
 
     def _thaw(self, run_id: str) -> list[Event]:
         """Make a finished run's events live objects again (a finished run got more events)."""
@@ -150,6 +159,8 @@ class MemoryStore(Store):
                 existing.metadata = session.metadata
         for message in batch.messages:
             self._messages.setdefault(message.session_id, []).append(message)
+        if batch.audit:
+            self._append_audit(batch.audit)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return self._runs.get(run_id)
@@ -264,3 +275,38 @@ class MemoryStore(Store):
         )
         self._api_keys[key_id] = record
         return record
+
+    # audit log --------------------------------------------------------------------------
+    def _append_audit(self, records: Sequence[AuditRecord]) -> None:
+        tail = self._audit[-1] if self._audit else None
+        rows = chain_rows(
+            (r.entry() for r in records),
+            tail[0] if tail else 0,
+            tail[9] if tail else GENESIS,
+        )
+        for record, row in zip(records, rows, strict=True):
+            record.seq, record.ts, record.prev_hash, record.hash = row[0], row[3], row[8], row[9]
+            self._audit_ids.add(record.id)
+        self._audit.extend(rows)
+
+    async def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        ids = {record.id for record in records}
+        if len(ids) != len(records) or not ids.isdisjoint(self._audit_ids):
+            raise StoreError("cannot append to the audit log: an entry id already exists")
+        self._append_audit(records)
+
+    async def audit_tail(self) -> AuditRecord | None:
+        return AuditRecord.from_row(self._audit[-1]) if self._audit else None
+
+    async def audit_pages(
+        self, after_seq: int = 0, *, since_ts: int | None = None, page_size: int = 10_000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        start = bisect_right(self._audit, after_seq, key=lambda row: row[0])
+        page_size = max(1, page_size)
+        while start < len(self._audit):
+            page: list[tuple[Any, ...]] = list(self._audit[start : start + page_size])
+            start += len(page)
+            if since_ts is not None:
+                page = [row for row in page if row[3] >= since_ts]
+            if page:
+                yield page

@@ -48,9 +48,11 @@ from sqlalchemy import (
     update,
 )
 
+from agentspec.audit.chain import GENESIS, AuditRow, chain_rows
 from agentspec.engine.events import Event
 from agentspec.store.base import (
     ApiKeyRecord,
+    AuditRecord,
     MessageRecord,
     RunRecord,
     RunUpdate,
@@ -58,7 +60,7 @@ from agentspec.store.base import (
     WriteBatch,
 )
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 """The Alembic head revision this code expects; opening a database at it skips Alembic."""
 
 metadata = MetaData(naming_convention={"pk": "pk_%(table_name)s"})
@@ -156,6 +158,25 @@ api_keys = Table(
     sqlite_with_rowid=False,
 )
 
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("tenant", String, nullable=False),
+    Column("id", String, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("actor", String, nullable=False),
+    Column("subject", String, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("prev_hash", String, nullable=False),
+    Column("hash", String, nullable=False),
+    Index("ix_audit_log_id", "id", unique=True),
+    Index("ix_audit_log_ts", "ts"),
+    sqlite_with_rowid=False,
+)
+"""The hash-chained audit log (:mod:`agentspec.audit.chain`): ``seq`` is the chain index."""
+
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -164,6 +185,9 @@ RUN_COLUMNS = tuple(column.name for column in runs.c)
 EVENT_COLUMNS = tuple(column.name for column in run_events.c)
 SESSION_COLUMNS = tuple(column.name for column in sessions.c)
 MESSAGE_COLUMNS = tuple(column.name for column in session_messages.c)
+AUDIT_COLUMNS = tuple(column.name for column in audit_log.c)
+"""``seq, tenant, id, ts, kind, actor, subject, data, prev_hash, hash``: the order of
+:data:`agentspec.audit.chain.AuditRow`."""
 RUN_UPDATE_ORDER = (
     "status", "output", "error", "updated_at", "turns", "input_tokens", "output_tokens",
     "cache_read_tokens", "cache_write_tokens", "run_id",
@@ -189,6 +213,32 @@ DELETE_MESSAGES = delete(session_messages).where(
 DELETE_SESSION = delete(sessions).where(sessions.c.id == bindparam("session_id"))
 INSERT_API_KEY = insert(api_keys)
 """Parameters: every column of ``api_keys`` (see :func:`api_key_params`)."""
+INSERT_AUDIT = insert(audit_log)
+"""Parameters: every column of ``audit_log``, in :data:`AUDIT_COLUMNS` order."""
+
+
+SELECT_AUDIT_HEAD = (
+    select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+)
+"""``(seq, hash)`` of the last entry: what a write chains onto (no parameters)."""
+
+
+@cache
+def select_audit_tail() -> Select[Any]:
+    """The last entry of the audit log (no parameters)."""
+    stmt = select(*(audit_log.c[f] for f in AUDIT_COLUMNS))
+    return stmt.order_by(audit_log.c.seq.desc()).limit(1)
+
+
+@cache
+def select_audit_page(since_ts: bool) -> Select[Any]:
+    """Entries after a ``seq``, in order. Parameters: ``after``, ``limit`` (and ``since_ts``)."""
+    stmt = select(*(audit_log.c[f] for f in AUDIT_COLUMNS)).where(
+        audit_log.c.seq > bindparam("after", type_=Integer)
+    )
+    if since_ts:
+        stmt = stmt.where(audit_log.c.ts >= bindparam("since_ts", type_=BigInteger))
+    return stmt.order_by(audit_log.c.seq).limit(_limit())
 
 
 def upsert_sessions(dialect: str) -> Insert:
@@ -306,12 +356,15 @@ class BatchRows:
     """A :class:`WriteBatch` as positional rows, in the column order of each table.
 
     A run update for a run inserted by the same batch is folded into the inserted row,
-    which stores exactly what inserting and then updating would.
+    which stores exactly what inserting and then updating would. Audit entries stay records
+    until the transaction knows the tail of the chain (:func:`chain_audit`).
     """
 
-    __slots__ = ("events", "messages", "run_updates", "runs", "sessions")
+    __slots__ = ("audit", "events", "messages", "run_updates", "runs", "sessions")
 
     def __init__(self, batch: WriteBatch) -> None:
+        self.audit = batch.audit
+        """Records, not rows: they are chained onto the tail inside the transaction."""
         updates = {u.run_id: u for u in batch.run_updates}
         self.runs = [_run_row(r, updates.pop(r.id, None)) for r in batch.runs]
         self.events = [
@@ -330,6 +383,16 @@ class BatchRows:
         self.messages = [
             (m.session_id, m.seq, m.run_id, m.created_at, dumps(m.message)) for m in batch.messages
         ]
+
+
+def chain_audit(records: Sequence[AuditRecord], tail: Sequence[Any] | None) -> list[AuditRow]:
+    """Rows for ``records`` chained onto ``tail`` (``(seq, hash)`` of the last entry, or
+    ``None`` for an empty log); each record gets its ``seq``, ``prev_hash`` and ``hash``."""
+    last_seq, last_hash = (int(tail[0]), str(tail[1])) if tail else (0, GENESIS)
+    rows = chain_rows((r.entry() for r in records), last_seq, last_hash)
+    for record, row in zip(records, rows, strict=True):
+        record.seq, record.ts, record.prev_hash, record.hash = row[0], row[3], row[8], row[9]
+    return rows
 
 
 def _run_row(r: RunRecord, u: RunUpdate | None) -> tuple[Any, ...]:

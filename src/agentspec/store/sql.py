@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from agentspec.store._sqlite import SQLiteFastPath
 from agentspec.store.base import (
     UNSET,
     ApiKeyRecord,
+    AuditRecord,
     MessageRecord,
     RunPage,
     RunRecord,
@@ -38,10 +40,12 @@ from agentspec.store.base import (
     WriteBatch,
 )
 from agentspec.store.schema import (
+    AUDIT_COLUMNS,
     DELETE_MESSAGES,
     DELETE_SESSION,
     EVENT_COLUMNS,
     INSERT_API_KEY,
+    INSERT_AUDIT,
     INSERT_EVENTS,
     INSERT_MESSAGES,
     INSERT_RUNS,
@@ -49,11 +53,13 @@ from agentspec.store.schema import (
     RUN_COLUMNS,
     RUN_UPDATE_ORDER,
     SCHEMA_REVISION,
+    SELECT_AUDIT_HEAD,
     SESSION_COLUMNS,
     UPDATE_RUNS,
     BatchRows,
     api_key_params,
     api_key_record,
+    chain_audit,
     dumps,
     event_record,
     loads,
@@ -61,6 +67,8 @@ from agentspec.store.schema import (
     run_record,
     select_api_key,
     select_api_keys,
+    select_audit_page,
+    select_audit_tail,
     select_events,
     select_messages,
     select_run,
@@ -244,6 +252,63 @@ class SQLStore(Store):
                         if values:
                             params = [dict(zip(names, row, strict=True)) for row in values]
                             await conn.execute(stmt, params)
+                    if rows.audit:
+                        await self._append_audit_core(conn, rows.audit)
+
+    async def _append_audit_core(
+        self, conn: AsyncConnection, records: Sequence[AuditRecord]
+    ) -> None:
+        """Chain ``records`` onto the tail and insert them, in the open transaction ``conn``."""
+        if self._dialect == "postgresql":  # one chain writer at a time across processes
+            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7246171302)")
+        head = (await conn.execute(SELECT_AUDIT_HEAD)).first()
+        audit = chain_audit(records, None if head is None else tuple(head))
+        params = [dict(zip(AUDIT_COLUMNS, row, strict=True)) for row in audit]
+        await conn.execute(INSERT_AUDIT, params)
+
+    # audit log -----------------------------------------------------------------------------
+    async def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Append ``records`` in one transaction, chained onto the tail inside it."""
+        await self.write(WriteBatch(audit=list(records)))
+
+    async def audit_tail(self) -> AuditRecord | None:
+        rows = await self._select(select_audit_tail(), {})
+        return AuditRecord.from_row(tuple(rows[0])) if rows else None
+
+    async def audit_pages(
+        self, after_seq: int = 0, *, since_ts: int | None = None, page_size: int = 10_000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        params: dict[str, Any] = {"after": after_seq}
+        if since_ts is not None:
+            params["since_ts"] = since_ts
+        async for page in self._pages(select_audit_page(since_ts is not None), params, page_size):
+            yield page
+
+    async def _pages(
+        self, stmt: Select[Any], params: dict[str, Any], page_size: int
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Keyset pages of ``stmt`` (parameters ``after`` and ``limit``; ``seq`` first in each
+        row). The next page is read, on the database's thread, while the caller handles this
+        one."""
+        limit = max(1, page_size)
+        params = {**params, "limit": limit}
+        loop = asyncio.get_running_loop()
+        task: asyncio.Future[Sequence[Any]] | None = loop.create_task(self._select(stmt, params))
+        try:
+            while task is not None:
+                rows = await task
+                task = None
+                if not rows:
+                    return
+                page = rows if isinstance(rows, list) else [tuple(row) for row in rows]
+                if len(rows) == limit:
+                    params = {**params, "after": page[-1][0]}
+                    task = loop.create_task(self._select(stmt, params))
+                yield page
+        finally:
+            if task is not None:  # the caller stopped early: let the read finish, unused
+                with contextlib.suppress(Exception):
+                    await task
 
     async def _select(self, stmt: Select[Any], params: dict[str, Any]) -> Sequence[Any]:
         with self._errors("read"):
