@@ -80,7 +80,7 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-async def _model_turn(
+async def model_turn(
     state: RunState, agent: CompiledAgent, request: ModelRequest, turn: int
 ) -> ModelResponse:
     started = time.perf_counter()
@@ -168,7 +168,7 @@ async def run_react(
         attempt = 0
         while True:
             try:
-                response = await _model_turn(state, agent, request, turn)
+                response = await model_turn(state, agent, request, turn)
                 break
             except ModelError as exc:
                 if spec.on_error != "retry" or attempt >= spec.max_retries:
@@ -182,48 +182,69 @@ async def run_react(
         messages.append(message)
         if not message.tool_calls:
             return message.content
-        calls = message.tool_calls
-        records = state.tool_records
-        for call in calls:
-            state.emit(
-                ev.TOOL_CALL,
-                {"turn": turn, "call_id": call.id, "name": call.name, "arguments": call.arguments},
-            )
-            records.append(ToolCallRecord(call.id, call.name, call.arguments))
-        contexts = [
-            ToolContext(state.run_id, call.id, spec.name, state.session_id) for call in calls
-        ]
-        if len(calls) == 1:
-            results = [
-                await call_tool(
-                    agent.tools.get(calls[0].name),
-                    calls[0],
-                    contexts[0],
-                    tool_timeout,
-                    tool_names,
-                    deadlines,
-                )
-            ]
-            _record(state, turn, calls[0], results[0], messages)
-        else:
-            tasks = [
-                asyncio.ensure_future(
-                    call_tool(
-                        agent.tools.get(call.name), call, ctx, tool_timeout, tool_names, deadlines
-                    )
-                )
-                for call, ctx in zip(calls, contexts, strict=True)
-            ]
-            try:
-                for call, task in zip(calls, tasks, strict=True):
-                    _record(state, turn, call, await task, messages)
-            finally:
-                for task in tasks:
-                    task.cancel()
+        await run_tool_calls(
+            state, agent, turn, message.tool_calls, messages, tool_timeout, deadlines, tool_names
+        )
     raise MaxTurnsExceeded(
         f"agent {spec.name!r} used all {spec.max_turns} turns without a final answer "
         "(raise max_turns or check the tools' results)"
     )
+
+
+async def run_tool_calls(
+    state: RunState,
+    agent: CompiledAgent,
+    turn: int,
+    calls: list[ToolCall],
+    messages: list[Message],
+    tool_timeout: float,
+    deadlines: Deadlines,
+    tool_names: list[str] | None = None,
+) -> None:
+    """Record and execute one turn's tool calls (concurrently), then record their results in
+    call order and append the tool messages to ``messages``.
+
+    Every strategy runs tools through this function, so durability features (resume, exactly-
+    once effects, approvals) apply to all of them.
+    """
+    spec = agent.agent
+    if tool_names is None:
+        tool_names = [d.name for d in agent.tool_defs]
+    records = state.tool_records
+    for call in calls:
+        state.emit(
+            ev.TOOL_CALL,
+            {"turn": turn, "call_id": call.id, "name": call.name, "arguments": call.arguments},
+        )
+        records.append(ToolCallRecord(call.id, call.name, call.arguments))
+    contexts = [ToolContext(state.run_id, call.id, spec.name, state.session_id) for call in calls]
+    if len(calls) == 1:
+        results = [
+            await call_tool(
+                agent.tools.get(calls[0].name),
+                calls[0],
+                contexts[0],
+                tool_timeout,
+                tool_names,
+                deadlines,
+            )
+        ]
+        _record(state, turn, calls[0], results[0], messages)
+    else:
+        tasks = [
+            asyncio.ensure_future(
+                call_tool(
+                    agent.tools.get(call.name), call, ctx, tool_timeout, tool_names, deadlines
+                )
+            )
+            for call, ctx in zip(calls, contexts, strict=True)
+        ]
+        try:
+            for call, task in zip(calls, tasks, strict=True):
+                _record(state, turn, call, await task, messages)
+        finally:
+            for task in tasks:
+                task.cancel()
 
 
 def _record(

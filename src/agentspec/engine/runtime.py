@@ -23,11 +23,11 @@ from agentspec.engine import events as ev
 from agentspec.engine.compile import CompiledAgent, compile_agent
 from agentspec.engine.deadlines import Deadlines
 from agentspec.engine.persist import Persister
-from agentspec.engine.react import run_react
 from agentspec.engine.result import RunResult
 from agentspec.engine.run import Listener, RunHandle, RunState
 from agentspec.engine.sessions import SessionCache, SessionWindow, window
 from agentspec.engine.settings import Settings
+from agentspec.engine.strategies import STRATEGIES, StrategyContext
 from agentspec.exceptions import (
     AgentspecError,
     RunCancelled,
@@ -495,18 +495,22 @@ class Runtime:
         self, state: RunState, compiled: CompiledAgent, system: str, messages: list[Message]
     ) -> str:
         strategy = compiled.agent.strategy
-        if strategy != "react":
+        fn = STRATEGIES.get(strategy)
+        if fn is None:
             raise UsageError(
-                f"agent {compiled.agent.name!r}: strategy {strategy!r} is not available yet "
-                "(only 'react' is implemented in this release)"
+                f"agent {compiled.agent.name!r}: strategy {strategy!r} is not available in this "
+                f"release (available: {', '.join(sorted(STRATEGIES))})"
             )
-        return await run_react(
-            state,
-            compiled,
-            system,
-            messages,
-            tool_timeout=self.settings.tool_timeout,
-            deadlines=self._deadlines,
+        return await fn(
+            StrategyContext(
+                self,
+                state,
+                compiled,
+                system,
+                messages,
+                self.settings.tool_timeout,
+                self._deadlines,
+            )
         )
 
     # ------------------------------------------------------------------ sessions

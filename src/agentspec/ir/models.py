@@ -14,34 +14,20 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=128)]
-Int = Annotated[int, Strict()]
-"""An integer that refuses booleans and numeric strings (``max_turns: yes`` is an error)."""
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> Any:
-    """Accept ``30``, ``2.5``, ``"30s"``, ``"500ms"``, ``"2m"``, ``"1h"``; return seconds."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(
-                f"invalid duration {value!r}: use a number of seconds or '500ms', '30s', '2m', '1h'"
-            )
-        return float(match.group(1)) * _UNIT[match.group(2)]
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+from agentspec.ir._base import (
+    NAME_PATTERN as NAME_PATTERN,
+)
+from agentspec.ir._base import (
+    Duration,
+    Int,
+    Name,
+    _Model,
+)
+from agentspec.ir._base import (
+    parse_duration as parse_duration,
+)
 
 STRATEGY_ALIASES = {"plan-and-execute": "plan-execute", "plan_execute": "plan-execute"}
 Strategy = Literal["react", "plan-execute", "reflexion", "router", "map-reduce"]
@@ -49,10 +35,6 @@ Strategy = Literal["react", "plan-execute", "reflexion", "router", "map-reduce"]
 
 def _strategy(value: Any) -> Any:
     return STRATEGY_ALIASES.get(value, value) if isinstance(value, str) else value
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # --------------------------------------------------------------------------- secrets
