@@ -27,7 +27,7 @@ RUN_COMPLETED: Final = "run.completed"
 RUN_FAILED: Final = "run.failed"
 
 TERMINAL: Final = frozenset({RUN_COMPLETED, RUN_FAILED})
-EVENT_TYPES: Final = frozenset(
+_CORE_TYPES: Final = frozenset(
     {
         RUN_STARTED,
         MODEL_REQUEST,
@@ -42,6 +42,26 @@ EVENT_TYPES: Final = frozenset(
         RUN_COMPLETED,
         RUN_FAILED,
     }
+)
+
+# --- durability: resume, leases, approvals ------------------------------------------------
+RUN_RESUMED: Final = "run.resumed"
+APPROVAL_REQUESTED: Final = "approval.requested"
+APPROVAL_DECIDED: Final = "approval.decided"
+_DURABILITY_TYPES: Final = frozenset({RUN_RESUMED, APPROVAL_REQUESTED, APPROVAL_DECIDED})
+
+# --- strategies and delegation ------------------------------------------------------------
+HANDOFF: Final = "handoff"
+_STRATEGY_TYPES: Final = frozenset({HANDOFF})
+
+# --- pipelines ----------------------------------------------------------------------------
+_PIPELINE_TYPES: Final[frozenset[str]] = frozenset()
+
+# --- workflow graphs, state machines, behaviour trees ----------------------------------------
+_WORKFLOW_TYPES: Final[frozenset[str]] = frozenset()
+
+EVENT_TYPES: Final = (
+    _CORE_TYPES | _DURABILITY_TYPES | _STRATEGY_TYPES | _PIPELINE_TYPES | _WORKFLOW_TYPES
 )
 
 

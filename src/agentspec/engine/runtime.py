@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,9 @@ from agentspec.store.base import (
     Store,
 )
 from agentspec.tools.function import FunctionTool
+
+FlowBody = Callable[[RunState], Awaitable[str]]
+"""The body of a structured run: emits its own events on the state, returns the output."""
 
 
 def new_id(prefix: str) -> str:
@@ -221,6 +225,7 @@ class Runtime:
         variables: Mapping[str, Any] | None = None,
         listener: Listener | None = None,
         raise_on_failure: bool = True,
+        parent_run_id: str = "",
     ) -> RunResult:
         """Run ``agent`` on ``input`` and return its result.
 
@@ -234,7 +239,14 @@ class Runtime:
         system = compiled.system_prompt(variables)
         run_id = new_id("run")
         result = await self._execute(
-            run_id, compiled, system, input, session_id, dict(variables or {}), listener
+            run_id,
+            compiled,
+            system,
+            input,
+            session_id,
+            dict(variables or {}),
+            listener,
+            parent_run_id,
         )
         if raise_on_failure and result.status != "completed":
             raise _error_for(result)
@@ -247,6 +259,7 @@ class Runtime:
         *,
         session_id: str | None = None,
         variables: Mapping[str, Any] | None = None,
+        parent_run_id: str = "",
     ) -> RunHandle:
         """Start a run in the background and return a handle to stream its events."""
         compiled = self.agent(agent)
@@ -264,13 +277,130 @@ class Runtime:
                 session_id,
                 dict(variables or {}),
                 handle._push,
+                parent_run_id,
             )
 
-        task = asyncio.get_running_loop().create_task(go(), name=f"agentspec-{handle.run_id}")
+        return self._spawn(handle, go())
+
+    def _spawn(self, handle: RunHandle, coro: Coroutine[Any, Any, RunResult]) -> RunHandle:
+        task = asyncio.get_running_loop().create_task(coro, name=f"agentspec-{handle.run_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         handle.task = task
         return handle
+
+    # ------------------------------------------------------------------ structured runs
+    async def run_flow(
+        self,
+        kind: str,
+        name: str,
+        input: Any,
+        body: FlowBody,
+        *,
+        run_id: str | None = None,
+        listener: Listener | None = None,
+        parent_run_id: str = "",
+        session_id: str = "",
+    ) -> RunResult:
+        """Execute a structured run (a pipeline, workflow, state machine, behaviour tree).
+
+        The run gets its own log like an agent run: ``run.started`` (with ``kind`` and the
+        structure's ``name`` in place of an agent), whatever ``body`` emits on the
+        :class:`RunState` it is given (steps, nodes, child run ids), then ``run.completed``
+        with the text ``body`` returns, or ``run.failed``. Child agent runs are started with
+        ``runtime.run(..., parent_run_id=state.run_id)``. ``input`` is JSON-serialisable; the
+        stored run's ``input`` is its JSON text. Never raises for a failed run.
+        """
+        if not self._started:
+            await self.start_up()
+        assert self._persister is not None
+        persister = self._persister
+        run_id = run_id or new_id("run")
+        text = input if isinstance(input, str) else json.dumps(input, ensure_ascii=False)
+        now = time.time()
+        listeners = self._listeners if listener is None else [*self._listeners, listener]
+        state = RunState(run_id, name, os.urandom(16).hex(), persister, listeners, session_id)
+        persister.add_run(
+            RunRecord(
+                run_id,
+                name,
+                self.package.name,
+                self.ir_hash,
+                "running",
+                session_id,
+                text,
+                created_at=now,
+                updated_at=now,
+                parent_run_id=parent_run_id,
+            )
+        )
+        started: dict[str, Any] = {
+            "agent": name,
+            "kind": kind,
+            "fqn": self.package.fqn(kind.capitalize(), name),
+            "package": self.package.name,
+            "ir_hash": self.ir_hash,
+            "input": text,
+            "session_id": session_id,
+        }
+        if parent_run_id:
+            started["parent_run_id"] = parent_run_id
+        state.emit(ev.RUN_STARTED, started)
+        status: RunStatus = "completed"
+        output = ""
+        error_code = error_text = ""
+        cancelled = False
+        try:
+            output = await body(state)
+        except asyncio.CancelledError:
+            cancelled = True
+            status, error_code, error_text = "cancelled", "cancelled", "the run was cancelled"
+        except AgentspecError as exc:
+            status, error_code, error_text = "failed", exc.code, str(exc)
+        except Exception as exc:  # a bug must still leave a consistent log
+            status, error_code, error_text = (
+                "failed",
+                "internal_error",
+                f"{type(exc).__name__}: {exc}",
+            )
+        error_text, duration = self._finish(state, status, output, error_code, error_text)
+        try:
+            await persister.flush()
+        except StoreError:
+            if cancelled:
+                raise asyncio.CancelledError() from None
+            raise
+        if cancelled:
+            raise asyncio.CancelledError()
+        if status == "completed":
+            return state.result(status, output, round(duration, 3))
+        return state.result(status, "", round(duration, 3), error_code, error_text)
+
+    def start_flow(
+        self,
+        kind: str,
+        name: str,
+        input: Any,
+        body: FlowBody,
+        *,
+        parent_run_id: str = "",
+        session_id: str = "",
+    ) -> RunHandle:
+        """:meth:`run_flow` in the background; iterate the handle for live events."""
+        handle = RunHandle(new_id("run"))
+        return self._spawn(
+            handle,
+            self.run_flow(
+                kind,
+                name,
+                input,
+                body,
+                run_id=handle.run_id,
+                listener=handle._push,
+                parent_run_id=parent_run_id,
+                session_id=session_id,
+            ),
+        )
 
     async def _execute(
         self,
@@ -281,16 +411,17 @@ class Runtime:
         session_id: str | None,
         variables: dict[str, Any],
         listener: Listener | None,
+        parent_run_id: str = "",
     ) -> RunResult:
         if session_id is None:
             return await self._execute_locked(
-                run_id, compiled, system, input, "", variables, listener
+                run_id, compiled, system, input, "", variables, listener, parent_run_id
             )
         lock = self._acquire_session_lock(session_id)
         try:
             async with lock:
                 return await self._execute_locked(
-                    run_id, compiled, system, input, session_id, variables, listener
+                    run_id, compiled, system, input, session_id, variables, listener, parent_run_id
                 )
         finally:
             self._release_session_lock(session_id)
@@ -304,6 +435,7 @@ class Runtime:
         session_id: str,
         variables: dict[str, Any],
         listener: Listener | None,
+        parent_run_id: str = "",
     ) -> RunResult:
         assert self._persister is not None
         persister = self._persister
@@ -344,22 +476,23 @@ class Runtime:
                 input,
                 created_at=now,
                 updated_at=now,
+                parent_run_id=parent_run_id,
             )
         )
-        state.emit(
-            ev.RUN_STARTED,
-            {
-                "agent": spec.name,
-                "fqn": compiled.fqn,
-                "package": self.package.name,
-                "ir_hash": self.ir_hash,
-                "input": input,
-                "variables": variables,
-                "session_id": session_id,
-                "model": compiled.model.label,
-                "strategy": spec.strategy,
-            },
-        )
+        started: dict[str, Any] = {
+            "agent": spec.name,
+            "fqn": compiled.fqn,
+            "package": self.package.name,
+            "ir_hash": self.ir_hash,
+            "input": input,
+            "variables": variables,
+            "session_id": session_id,
+            "model": compiled.model.label,
+            "strategy": spec.strategy,
+        }
+        if parent_run_id:
+            started["parent_run_id"] = parent_run_id
+        state.emit(ev.RUN_STARTED, started)
         messages = [*history, Message("user", input)]
         first_new = len(history)
         status: RunStatus = "completed"
@@ -384,6 +517,45 @@ class Runtime:
                 "internal_error",
                 f"{type(exc).__name__}: {exc}",
             )
+        error_text, duration = self._finish(state, status, output, error_code, error_text)
+        if session is not None and status == "completed":
+            new = messages[first_new:]
+            record = session.record
+            base = record.message_count
+            stamp = time.time()
+            persister.add_messages(
+                [
+                    MessageRecord(session_id, base + i + 1, m.to_dict(), run_id, stamp)
+                    for i, m in enumerate(new)
+                ]
+            )
+            record.message_count = base + len(new)
+            record.updated_at = stamp
+            persister.add_session(record)
+            session.extend(new)
+            self._windows.put(session)
+        elif session is not None and session.record.message_count == 0:
+            persister.add_session(session.record)
+        try:
+            await persister.flush()
+        except StoreError:
+            if cancelled:
+                raise asyncio.CancelledError() from None
+            raise
+        if cancelled:
+            raise asyncio.CancelledError()
+        if status == "completed":
+            return state.result(status, output, round(duration, 3))
+        return state.result(status, "", round(duration, 3), error_code, error_text)
+
+    def _finish(
+        self, state: RunState, status: RunStatus, output: str, error_code: str, error_text: str
+    ) -> tuple[str, float]:
+        """Emit the terminal event and queue the run's final record; returns the redacted error
+        text and the duration in ms."""
+        assert self._persister is not None
+        persister = self._persister
+        run_id = state.run_id
         duration = state.elapsed_ms()
         usage = state.usage.to_dict()
         error_text = self.secrets.redact(error_text) if error_text else ""
@@ -423,35 +595,7 @@ class Runtime:
                 u.cache_write_tokens,
             )
         )
-        if session is not None and status == "completed":
-            new = messages[first_new:]
-            record = session.record
-            base = record.message_count
-            stamp = time.time()
-            persister.add_messages(
-                [
-                    MessageRecord(session_id, base + i + 1, m.to_dict(), run_id, stamp)
-                    for i, m in enumerate(new)
-                ]
-            )
-            record.message_count = base + len(new)
-            record.updated_at = stamp
-            persister.add_session(record)
-            session.extend(new)
-            self._windows.put(session)
-        elif session is not None and session.record.message_count == 0:
-            persister.add_session(session.record)
-        try:
-            await persister.flush()
-        except StoreError:
-            if cancelled:
-                raise asyncio.CancelledError() from None
-            raise
-        if cancelled:
-            raise asyncio.CancelledError()
-        if status == "completed":
-            return state.result(status, output, round(duration, 3))
-        return state.result(status, "", round(duration, 3), error_code, error_text)
+        return error_text, duration
 
     async def _drive(
         self,
