@@ -483,13 +483,17 @@ def test_anchors_and_merge_keys(tmp_path: Path) -> None:
         agents:
           a: &a {<<: *defaults, instructions: Hi., max_turns: 4}
           b:
-            <<: [*a, {strategy: router}]
+            <<: [*a, {strategy: reflexion}]
             instructions: Ho.
         """,
     )
     a, b = project.package.agents["a"], project.package.agents["b"]
     assert (a.max_turns, a.model.provider) == (4, "scripted")
-    assert (b.max_turns, b.strategy, project.package.prompts["b"].content) == (4, "router", "Ho.")
+    assert (b.max_turns, b.strategy, project.package.prompts["b"].content) == (
+        4,
+        "reflexion",
+        "Ho.",
+    )
 
 
 def test_recursive_and_deep_documents(tmp_path: Path) -> None:

@@ -474,6 +474,71 @@ class StoreConformance:
         assert [(row[0], row[2]) for row in rows] == [(1, make_audit(1).id), (2, make_audit(4).id)]
         assert verify(rows).ok
 
+    # leases (durability) ------------------------------------------------------------------
+    async def test_lease_is_exclusive_until_it_expires(self, store: Store) -> None:
+        await store.write(WriteBatch(runs=[make_run(1, lease_owner="a", lease_expires=100.0)]))
+        stored = await store.get_run("run-0001")
+        assert stored is not None and (stored.lease_owner, stored.lease_expires) == ("a", 100.0)
+        assert not await store.acquire_lease("run-0001", "b", 200.0, now=50.0)
+        assert await store.acquire_lease("run-0001", "a", 150.0, now=50.0)  # a renewal
+        assert await store.acquire_lease("run-0001", "b", 300.0, now=151.0)  # expired
+        stored = await store.get_run("run-0001")
+        assert stored is not None and (stored.lease_owner, stored.lease_expires) == ("b", 300.0)
+        assert not await store.acquire_lease("run-0001", "a", 400.0, now=160.0)
+        assert await store.acquire_lease("run-0001", "c", 400.0, now=160.0, steal_from="b")
+        assert not await store.acquire_lease("no-such-run", "a", 1.0, now=0.0)
+
+    async def test_lease_of_a_finished_run_cannot_be_taken(self, store: Store) -> None:
+        await store.write(WriteBatch(runs=[make_run(1, status="completed")]))
+        assert not await store.acquire_lease("run-0001", "a", 100.0, now=0.0)
+        await store.write(WriteBatch(runs=[make_run(2, status="waiting")]))
+        assert await store.acquire_lease("run-0002", "a", 100.0, now=0.0)
+
+    async def test_renew_and_release_leases(self, store: Store) -> None:
+        await store.write(
+            WriteBatch(
+                runs=[
+                    make_run(1, lease_owner="a", lease_expires=10.0),
+                    make_run(2, lease_owner="a", lease_expires=10.0),
+                    make_run(3, lease_owner="b", lease_expires=10.0),
+                    make_run(4, lease_owner="a", lease_expires=10.0, status="failed"),
+                ]
+            )
+        )
+        assert await store.renew_leases("a", 99.0) == 2
+        leases = [await store.get_run(f"run-000{i}") for i in (1, 2, 3)]
+        assert [(r.lease_owner, r.lease_expires) for r in leases if r] == [
+            ("a", 99.0), ("a", 99.0), ("b", 10.0),
+        ]  # fmt: skip
+        assert not await store.release_lease("run-0001", "b")
+        assert await store.release_lease("run-0001", "a")
+        released = await store.get_run("run-0001")
+        assert released is not None and (released.lease_owner, released.lease_expires) == ("", 0.0)
+        assert await store.acquire_lease("run-0001", "b", 5.0, now=1.0)
+
+    async def test_child_runs_oldest_first(self, store: Store) -> None:
+        await store.write(
+            WriteBatch(
+                runs=[
+                    make_run(1),
+                    make_run(2, parent_run_id="run-0001"),
+                    make_run(3),
+                    make_run(4, parent_run_id="run-0001"),
+                ]
+            )
+        )
+        assert [r.id for r in await store.child_runs("run-0001")] == ["run-0002", "run-0004"]
+        assert await store.child_runs("run-0003") == []
+
+    async def test_only_one_of_many_concurrent_acquirers_wins(self, store: Store) -> None:
+        import asyncio
+
+        await store.write(WriteBatch(runs=[make_run(1)]))
+        wins = await asyncio.gather(
+            *(store.acquire_lease("run-0001", f"p{i}", 100.0, now=1.0) for i in range(8))
+        )
+        assert sum(wins) == 1
+
 
 def _fields(record: ApiKeyRecord) -> dict[str, Any]:
     return {name: getattr(record, name) for name in record.__dataclass_fields__}

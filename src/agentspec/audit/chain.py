@@ -27,8 +27,11 @@ actor="agent:a", subject="run_1", data={}`` hashes
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import operator
 import os
+import sqlite3
 from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
@@ -145,9 +148,10 @@ class ChainVerifier:
 
     __slots__ = ("_bad", "_count", "_prev")
 
-    def __init__(self) -> None:
-        self._count = 0
-        self._prev = GENESIS
+    def __init__(self, count: int = 0, prev: str = GENESIS) -> None:
+        """Start empty, or after ``count`` good entries of which the last has hash ``prev``."""
+        self._count = count
+        self._prev = prev
         self._bad: VerifyResult | None = None
 
     def feed(self, rows: Sequence[Sequence[Any]]) -> bool:
@@ -198,16 +202,221 @@ def verify(rows: Iterable[Sequence[Any]]) -> VerifyResult:
     return verifier.result
 
 
-async def verify_store(store: Store, *, page_size: int = 20_000) -> VerifyResult:
+async def verify_store(
+    store: Store, *, page_size: int = 20_000, workers: int | None = None
+) -> VerifyResult:
     """Verify the whole audit log of ``store``, streamed in pages of ``page_size`` rows
     (:meth:`~agentspec.store.base.Store.audit_pages`; the SQL store reads the next page while
-    this one is checked)."""
-    return await verify_pages(store.audit_pages(page_size=page_size))
+    this one is checked).
+
+    A long log in a SQLite file (with the store's ``fast_path`` on) is first checked by
+    ``workers`` processes running :func:`verify_sqlite_file` on consecutive ranges (default:
+    one per idle CPU, at most 4, when the log has :data:`PARALLEL_MIN_ENTRIES` entries and
+    two or more CPUs are idle; ``1`` runs it on a thread, ``0`` never); from the first page
+    they cannot vouch for, the log is checked entry by entry as above, so a bad entry is
+    always reported by the exact check.
+    """
+    path = getattr(store, "sqlite_path", None)
+    count, prev, done = 0, GENESIS, False
+    if path is not None and getattr(store, "fast_path", False) and workers != 0:
+        try:
+            count, prev, done = await _verify_sqlite_ranges(os.fspath(path), page_size, workers)
+        except (sqlite3.Error, OSError):  # cannot read it this way (locked ...)
+            count, prev, done = 0, GENESIS, False
+    if done:
+        return VerifyResult(True, count, last_hash=prev)
+    pages = store.audit_pages(count, page_size=page_size)
+    return await verify_pages(pages, ChainVerifier(count, prev))
 
 
-async def verify_pages(pages: AsyncIterable[Sequence[Sequence[Any]]]) -> VerifyResult:
-    """Verify a log streamed as pages of rows (see :meth:`Store.audit_pages`)."""
-    verifier = ChainVerifier()
+_SOURCE_ROOT: Final = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+"""The directory holding this ``agentspec`` package (the workers import the same one)."""
+PARALLEL_MIN_ENTRIES: Final = 100_000
+"""Logs at least this long are verified by several processes: one per idle CPU (by the load
+average), at most 4, and only if that makes two or more."""
+_WORKER: Final = (
+    "import json, sys\n"
+    "from agentspec.audit.chain import verify_sqlite_file\n"
+    "path, size, after, upto = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])\n"
+    "print(json.dumps(verify_sqlite_file(path, size, after, upto if upto >= 0 else None)))\n"
+)
+
+
+async def _verify_sqlite_ranges(
+    path: str, page_size: int, workers: int | None
+) -> tuple[int, str, bool]:
+    """:func:`verify_sqlite_file` over consecutive ``seq`` ranges in ``workers`` processes
+    (``None``: see :func:`verify_store`), or on a thread (``1``); results as for that
+    function, ``(0, GENESIS, False)`` when it is not worth it.
+
+    Ranges are joined in order: the first range that is not vouched for in full ends the
+    fast check there (the caller goes on exactly from that point).
+    """
+    import asyncio
+    import sys
+
+    if workers == 1:
+        return await asyncio.to_thread(verify_sqlite_file, path, page_size)
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        last = db.execute("SELECT coalesce(max(seq), 0) FROM audit_log").fetchone()[0]
+    if not isinstance(last, int) or last < 2:
+        return 0, GENESIS, False
+    if workers is None:
+        if last < PARALLEL_MIN_ENTRIES:
+            return 0, GENESIS, False
+        cpus = os.cpu_count() or 1
+        idle = cpus - (os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0)
+        # on one core the exact check, which reads and hashes at once, is faster; and on a
+        # busy machine workers only add their start-up cost
+        workers = min(int(idle + 0.5), 4, last // max(1, PARALLEL_MIN_ENTRIES // 2))
+        if workers < 2:
+            return 0, GENESIS, False
+    workers = min(workers, last)
+    bounds = [last * i // workers for i in range(workers)] + [-1]  # the last range is open
+    paths = [_SOURCE_ROOT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}  # this very agentspec
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _WORKER,
+            path,
+            str(page_size),
+            str(after),
+            str(upto),
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )  # fmt: skip
+        for after, upto in itertools.pairwise(bounds)
+    ]
+    outputs = [await proc.communicate() for proc in procs]
+    if any(proc.returncode for proc in procs):
+        return await asyncio.to_thread(verify_sqlite_file, path, page_size)
+    count, prev = 0, GENESIS
+    for after, (stdout, _) in zip(bounds, outputs, strict=False):
+        got, last_hash, done = json.loads(stdout)
+        if got:
+            count, prev = after + got, last_hash
+        if not done:
+            return count, prev, False
+    return count, prev, True
+
+
+_FAST_SELECT: Final = (
+    "SELECT prev_hash, actor, data, id, kind, seq, subject, tenant, ts, hash "
+    "FROM audit_log ORDER BY seq"
+)
+_FAST_LINE: Final = (
+    b'%s\n{"actor":"%s","data":%s,"id":"%s","kind":"%s","seq":%a,"subject":"%s",'
+    b'"tenant":"%s","ts":%a}%.0s'
+)
+"""``prev_hash + "\n" + canonical`` of a :data:`_FAST_SELECT` row whose text needs no JSON
+escaping (``%a`` of an ``int`` is its decimal form; anything else does not match)."""
+_CONTROLS: Final = bytes(range(32))
+_LINE_QUOTES: Final = _FAST_LINE.count(b'"')
+_LINE_CONTROLS: Final = sum(map(_FAST_LINE.count, (bytes([c]) for c in _CONTROLS)))
+
+
+def _controls(text: bytes) -> int:
+    """How many ASCII control characters ``text`` holds."""
+    return len(text) - len(text.translate(None, _CONTROLS))
+
+
+_DIGEST: Final = operator.methodcaller("digest")
+
+
+def verify_sqlite_file(
+    path: str | os.PathLike[str],
+    page_size: int = 20_000,
+    after: int = 0,
+    upto: int | None = None,
+) -> tuple[int, str, bool]:
+    """Verify a SQLite audit log quickly, in one read transaction, a page at a time.
+
+    Rows are read as bytes (no UTF-8 decoding per column) and each page is checked with a
+    few whole-page operations: ``seq`` runs on, every ``prev_hash`` is the hash before it,
+    no text field needs JSON escaping (so the canonical line is the fields spliced in
+    verbatim), the page is valid UTF-8, and the concatenated SHA-256 digests of the lines
+    equal the concatenated stored hashes (each 64 hex digits). This is the chain definition
+    of this module, restricted to entries whose text needs no escaping.
+
+    Args:
+        path: The database file.
+        page_size: Rows per page.
+        after: Check the entries with ``seq`` above this only (their predecessor's stored
+            hash is taken as given: whoever checks that entry vouches for it).
+        upto: ... and at most this one (``None``: to the end; then ``done`` also requires
+            that no entry is missing before ``upto``).
+
+    Returns:
+        ``(count, last_hash, done)``: the entries vouched for (from ``after``), the hash of
+        the last of them, and whether that is the whole range. When not done, the entry after ``count`` needs
+        the exact check of :class:`ChainVerifier` (it may be bad, or need escaping).
+    """
+    db = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        db.text_factory = bytes
+        db.execute("BEGIN")  # one snapshot
+        prev = GENESIS.encode()
+        if after:
+            row = db.execute("SELECT hash FROM audit_log WHERE seq = ?", (after,)).fetchone()
+            if row is None or not isinstance(row[0], bytes):
+                return 0, GENESIS, False
+            prev = row[0]
+        bounds = "seq > ?" + ("" if upto is None else " AND seq <= ?")
+        query = _FAST_SELECT.replace("ORDER BY", f"WHERE {bounds} ORDER BY")
+        cursor = db.execute(query, (after,) if upto is None else (after, upto))
+        line = _FAST_LINE.__mod__
+        seq_of, hash_of = operator.itemgetter(5), operator.itemgetter(9)
+        prev_of, data_of = operator.itemgetter(0), operator.itemgetter(2)
+        count = 0
+        while rows := cursor.fetchmany(page_size):
+            n = len(rows)
+            try:
+                hashes = list(map(hash_of, rows))
+                prevs = list(map(prev_of, rows))
+                if (
+                    list(map(seq_of, rows)) != list(range(after + count + 1, after + count + n + 1))
+                    or set(map(len, hashes)) != {64}
+                    or set(map(len, prevs)) != {64}
+                    or b"".join(prevs) != prev + b"".join(hashes[:-1])
+                ):
+                    break
+                lines = list(map(line, rows))
+                text = b"".join(lines)
+                data = b"".join(map(data_of, rows))
+                # Beyond the template's own, a line's quotes, backslashes and control
+                # characters can only come from its data (hashes are hex, seq and ts ints):
+                # then no text field needs escaping, and the line is the canonical one.
+                if (
+                    text.count(b'"') != _LINE_QUOTES * n + data.count(b'"')
+                    or text.count(b"\\") != data.count(b"\\")
+                    or _controls(text) != _LINE_CONTROLS * n + _controls(data)
+                ):
+                    break
+                if not text.isascii():
+                    text.decode()  # valid UTF-8, as the exact check requires
+                stored = bytes.fromhex(b"".join(hashes).decode("ascii"))
+            except (TypeError, ValueError):  # a column of another type, bad hex or UTF-8
+                break
+            if b"".join(map(_DIGEST, map(sha256, lines))) != stored:
+                break
+            count += n
+            prev = hashes[-1]
+        else:
+            complete = upto is None or count == upto - after
+            return count, prev.decode(), complete
+        return count, prev.decode(), False
+    finally:
+        db.close()
+
+
+async def verify_pages(
+    pages: AsyncIterable[Sequence[Sequence[Any]]], verifier: ChainVerifier | None = None
+) -> VerifyResult:
+    """Verify a log streamed as pages of rows (see :meth:`Store.audit_pages`), from the
+    start or, given a ``verifier`` that has checked the entries before them, from there."""
+    verifier = verifier or ChainVerifier()
     async with contextlib.AsyncExitStack() as stack:
         aclose = getattr(pages, "aclose", None)
         if aclose is not None:

@@ -17,7 +17,14 @@ event               entry (``subject`` is the run id, ``actor`` ``agent:NAME``)
 ``run.completed``   ``run.completed``: turns, usage, duration_ms, ``output_sha256``
 ``run.failed``      ``run.failed``: error (the reason code), turns, usage,
                     duration_ms (no message: it may quote user data)
+``approval.         ``approval.requested``: name, call_id, turn, ``arguments_sha256``,
+requested``         timeout (if any)
+``approval.         ``approval.decided`` (``actor`` is who decided): name, call_id,
+decided``           decision (``approve``/``deny``), by, reason
 ==================  ===============================================================
+
+Run entries carry the run's tenant (:func:`agentspec.engine.runtime.current_tenant` when the
+run starts).
 
 Other actions (key changes, auth failures, configuration changes, approvals) are recorded with
 :meth:`AuditRecorder.record`, which appends at once.
@@ -48,13 +55,16 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from agentspec.audit.chain import canonical_json, digest, micros, new_audit_id
 from agentspec.engine import events as ev
 from agentspec.engine.events import Event
+from agentspec.engine.runtime import current_tenant
 from agentspec.exceptions import StoreError
 from agentspec.store.base import AuditRecord, Store
 
@@ -64,9 +74,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentspec.audit")
 
 RUN_KINDS = frozenset(
-    {ev.RUN_STARTED, ev.TOOL_CALL, ev.TOOL_RESULT, ev.RUN_COMPLETED, ev.RUN_FAILED}
+    {
+        ev.RUN_STARTED,
+        ev.TOOL_CALL,
+        ev.TOOL_RESULT,
+        ev.RUN_COMPLETED,
+        ev.RUN_FAILED,
+        ev.APPROVAL_REQUESTED,
+        ev.APPROVAL_DECIDED,
+    }
 )
 """The event types that become audit entries (of the same kind)."""
+
+
+MAX_TRACKED_RUNS = 10_000
+"""Runs whose last recorded seq is remembered, to record a redelivered event only once."""
 
 
 def _sha256(text: Any) -> str:
@@ -98,9 +120,11 @@ class AuditRecorder:
         self.tenant = tenant
         self._clock = clock
         self._runtime: Runtime | None = None
-        self._agents: dict[str, str] = {}
-        """``agent:NAME`` by run id, for runs in progress."""
+        self._agents: dict[str, tuple[str, str]] = {}
+        """``(agent:NAME, tenant)`` by run id, for runs in progress."""
         self._pending: list[AuditRecord] = []
+        self._seen: OrderedDict[str, int] = OrderedDict()
+        """The last recorded seq by run id (the most recent runs only)."""
         self._writer: asyncio.Task[None] | None = None
         self.dropped = 0
 
@@ -118,9 +142,18 @@ class AuditRecorder:
         return detach
 
     def __call__(self, event: Event) -> None:
-        """The listener: cheap, and never raises."""
+        """The listener: cheap, and never raises. An event delivered twice (same run, a seq
+        not above the last one recorded) is recorded once."""
         if event.type not in RUN_KINDS:
             return
+        seen = self._seen
+        run_id = event.run_id
+        if seen.get(run_id, 0) >= event.seq:
+            return
+        seen[run_id] = event.seq
+        seen.move_to_end(run_id)
+        if len(seen) > MAX_TRACKED_RUNS:
+            seen.popitem(last=False)
         try:
             record = self._entry(event)
         except Exception as exc:  # a payload we cannot digest must not break the run
@@ -134,6 +167,7 @@ class AuditRecorder:
         kind = event.type
         run_id = event.run_id
         payload: dict[str, Any]
+        actor, tenant = self._agents.get(run_id) or ("agent:", self._run_tenant())
         if kind == ev.TOOL_CALL:
             payload = {
                 "name": data.get("name", ""),
@@ -148,8 +182,28 @@ class AuditRecorder:
                 "turn": data.get("turn", 0),
                 "outcome": "error" if data.get("error") else "ok",
             }
+        elif kind == ev.APPROVAL_REQUESTED:
+            payload = {
+                "name": data.get("name", ""),
+                "call_id": data.get("call_id", ""),
+                "turn": data.get("turn", 0),
+                "arguments_sha256": digest(data.get("arguments")),
+            }
+            if "timeout" in data:
+                payload["timeout"] = data["timeout"]
+        elif kind == ev.APPROVAL_DECIDED:
+            by = str(data.get("by", ""))
+            payload = {
+                "name": data.get("name", ""),
+                "call_id": data.get("call_id", ""),
+                "decision": data.get("decision", ""),
+                "by": by,
+                "reason": data.get("reason", ""),
+            }
+            actor = by or "operator"
         elif kind == ev.RUN_STARTED:
-            self._agents[run_id] = "agent:" + str(data.get("agent", ""))
+            actor, tenant = "agent:" + str(data.get("agent", "")), self._run_tenant()
+            self._agents[run_id] = (actor, tenant)
             payload = {
                 key: data[key]
                 for key in (
@@ -175,26 +229,16 @@ class AuditRecorder:
                 payload["output_sha256"] = _sha256(data.get("output", ""))
             else:
                 payload["error"] = data.get("error", "")
-            actor = self._agents.pop(run_id, "agent:")
-            return AuditRecord(
-                new_audit_id(),
-                micros(event.ts),
-                kind,
-                actor,
-                run_id,
-                canonical_json(payload),
-                self.tenant,
-            )
-        actor = self._agents.get(run_id, "agent:")
+            self._agents.pop(run_id, None)
         return AuditRecord(
-            new_audit_id(),
-            micros(event.ts),
-            kind,
-            actor,
-            run_id,
-            canonical_json(payload),
-            self.tenant,
+            new_audit_id(), micros(event.ts), kind, actor, run_id, canonical_json(payload), tenant
         )
+
+    def _run_tenant(self) -> str:
+        """The tenant of the run emitting the event being recorded (listeners run in the
+        run's task); the recorder's own tenant for runs of the default tenant."""
+        tenant = current_tenant()
+        return self.tenant if tenant == "default" else tenant
 
     def _add(self, record: AuditRecord) -> None:
         runtime = self._runtime
@@ -230,6 +274,15 @@ class AuditRecorder:
                 await asyncio.shield(writer)
         if self._pending:
             await self._write_pending()
+
+    async def append(self, entries: list[AuditRecord]) -> None:
+        """Append entries built elsewhere (key changes ...) in one transaction.
+
+        Raises:
+            StoreError: The store failed; nothing was appended.
+        """
+        if entries:
+            await self.store.append_audit(entries)
 
     # ------------------------------------------------------------------ other actions
     async def record(
@@ -268,3 +321,27 @@ class AuditRecorder:
         )
         await self.store.append_audit([entry])
         return entry
+
+
+AUDIT_ENV = "AGENTSPEC_AUDIT"
+"""``off`` (or ``0``, ``false``, ``no``) stops ``agentspec run`` writing run entries."""
+
+
+def audit_enabled() -> bool:
+    """Whether CLI runs are audited: yes unless ``$AGENTSPEC_AUDIT`` is off/0/false/no."""
+    return os.environ.get(AUDIT_ENV, "").strip().lower() not in ("off", "0", "false", "no")
+
+
+async def audit_runs(runtime: Runtime) -> AuditRecorder | None:
+    """Start ``runtime`` and attach a recorder writing its runs' entries to its own store
+    (what ``agentspec run`` does), unless :func:`audit_enabled` says no.
+
+    Returns:
+        The attached recorder, or ``None`` when auditing is off.
+    """
+    if not audit_enabled():
+        return None
+    await runtime.start_up()
+    recorder = AuditRecorder(runtime.store)
+    recorder.attach(runtime)
+    return recorder

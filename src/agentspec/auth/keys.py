@@ -25,12 +25,15 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from agentspec.audit.chain import canonical_json, micros, new_audit_id
 from agentspec.auth.base import ALL_SCOPES, Principal
 from agentspec.exceptions import AgentspecError, StoreError, UsageError
 from agentspec.store.base import ApiKeyRecord, AuditRecord, Store
+
+if TYPE_CHECKING:
+    from agentspec.audit.recorder import AuditRecorder
 
 KEY_PREFIX = "ask_"
 """Every secret starts with this, so scanners and people can recognise a leaked key."""
@@ -153,6 +156,8 @@ class KeyManager:
             they stop within that authenticator's ``cache_ttl``.
         clock: Epoch seconds (injectable for tests).
         actor: Who makes the changes, as the audit log names them (``cli``, a key id ...).
+        recorder: The audit recorder the entries go through (default: appended to
+            ``store``'s audit log directly).
 
     Operations that take ``tenant`` act only on that tenant's keys (a key of another tenant is
     :class:`KeyNotFound`); without it they act on any key (the operator's CLI).
@@ -169,8 +174,10 @@ class KeyManager:
         authenticator: KeyAuthenticator | None = None,
         clock: Callable[[], float] = time.time,
         actor: str = "system",
+        recorder: AuditRecorder | None = None,
     ) -> None:
         self.store = store
+        self._recorder = recorder
         self._authenticator = authenticator
         self._clock = clock
         self._actor = actor
@@ -348,7 +355,10 @@ class KeyManager:
             return
         entries, self._audit_queue = self._audit_queue, []
         try:
-            await self.store.append_audit(entries)
+            if self._recorder is not None:
+                await self._recorder.append(entries)
+            else:
+                await self.store.append_audit(entries)
         except StoreError as exc:
             log.error(
                 "audit: could not record %s: %s",

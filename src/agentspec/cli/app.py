@@ -210,6 +210,9 @@ def run(
 
         runtime = project.runtime(settings)
         try:
+            from agentspec.audit.recorder import audit_runs
+
+            await audit_runs(runtime)  # unless $AGENTSPEC_AUDIT=off
             listener = None if json_out else LiveRenderer(out, err)
             return await runtime.run(
                 agent,
@@ -225,6 +228,12 @@ def run(
     result = run_async(go)
     if json_out:
         out.print_json(json.dumps(result.to_dict(), ensure_ascii=False))
+    if result.status == "waiting":  # parked for approval (docs/durability.md)
+        err.print(
+            f"[yellow]⏸ waiting for approval[/]: agentspec runs approve {result.run_id} CALL_ID",
+            highlight=False,
+        )
+        return
     if result.status != "completed":
         raise typer.Exit(1)
 
@@ -248,7 +257,7 @@ async def _with_store(store: str | None, body: Callable[[Any], Awaitable[T]]) ->
 def runs_list(
     agent: Annotated[str | None, typer.Option("--agent", help="Only this agent's runs.")] = None,
     status: Annotated[
-        str | None, typer.Option("--status", help="running|completed|failed|cancelled")
+        str | None, typer.Option("--status", help="running|waiting|completed|failed|cancelled")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 20,
     json_out: JsonOpt = False,
@@ -280,7 +289,13 @@ def runs_list(
     table = Table(show_edge=False)
     for column in ("run", "agent", "status", "turns", "tokens", "when", "input"):
         table.add_column(column)
-    colors = {"completed": "green", "failed": "red", "running": "yellow", "cancelled": "magenta"}
+    colors = {
+        "completed": "green",
+        "failed": "red",
+        "running": "yellow",
+        "cancelled": "magenta",
+        "waiting": "cyan",
+    }
     for record in page.runs:
         table.add_row(
             record.id,
@@ -430,12 +445,30 @@ def sessions_delete(
 
 def _register() -> None:
     from agentspec.cli.audit import audit_app
+    from agentspec.cli.eval import eval_command
     from agentspec.cli.keys import keys_app
+    from agentspec.cli.pipeline import pipeline_app
+    from agentspec.cli.replay import replay
+    from agentspec.cli.runs_durable import register as register_durable
     from agentspec.cli.serve import serve
 
+    register_durable(runs_app)
     app.command(help="Serve the project's agents over HTTP (API v1, SSE) and WebSocket.")(serve)
     app.add_typer(keys_app, name="keys", help="Create, list, revoke and rotate API keys.")
     app.add_typer(audit_app, name="audit", help="Verify and export the hash-chained audit log.")
+    from agentspec.cli import lang
+
+    app.command()(lang.fmt)
+    app.command()(lang.migrate)
+    app.command()(lang.export)
+    app.command()(lang.lsp)
+    app.command("replay")(replay)
+    app.command("eval")(eval_command)
+    app.add_typer(pipeline_app, name="pipeline")
+    from agentspec.cli.workflow import graph_command, workflow_app
+
+    app.add_typer(workflow_app, name="workflow")
+    app.command("graph")(graph_command)
 
 
 _register()

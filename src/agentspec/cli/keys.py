@@ -65,11 +65,24 @@ def _run(store: str | None, body: Callable[[KeyManager], Awaitable[T]]) -> T:
         backend = open_store(settings_for(store).store)
         try:
             await backend.setup()
-            return await body(KeyManager(backend))
+            from agentspec.audit.recorder import AuditRecorder
+
+            manager = KeyManager(backend, actor=cli_actor(), recorder=AuditRecorder(backend))
+            return await body(manager)
         finally:
             await backend.close()
 
     return run_async(go)
+
+
+def cli_actor() -> str:
+    """Who the audit log says changed keys from the CLI: ``cli:USER``."""
+    import getpass
+
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):  # no user name (some containers)
+        return "cli"
 
 
 def _when(ts: float | None, *, never: str = "never") -> str:

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from agentspec.engine import events as ev
 from agentspec.engine.events import Event
+from agentspec.engine.strategies.describe import strategy_line
 from agentspec.store.base import RunRecord
 
 DEMO_NOTE = "demo model: deterministic, no API calls"
@@ -99,6 +100,12 @@ class LiveRenderer:
             self.err.print(
                 f"  [red]budget exceeded[/] ({data['scope']}: {data['used']}/{data['limit']})"
             )
+        elif (line := strategy_line(event)) is not None:
+            self._break()
+            self.err.print(Text(f"  {line}", style="blue"))
+            if kind == ev.ROUTE_FINISHED and data.get("output"):
+                self.out.file.write(data["output"] + "\n")
+                self.out.file.flush()
         elif kind == ev.RUN_COMPLETED:
             self._break()
             usage = data.get("usage", {})

@@ -47,6 +47,14 @@ def serve(
             help="Requests per second per API key, RATE[/BURST] (default 10/20), or 'off'.",
         ),
     ] = "10/20",
+    auth_failure_limit: Annotated[
+        str,
+        typer.Option(
+            "--auth-failure-limit",
+            help="Failed authentications per client address, RATE[/BURST] (default 0.2/10: "
+            "10 at once, then one per 5 s; beyond that 429), or 'off'.",
+        ),
+    ] = "0.2/10",
 ) -> None:
     """Serve the project's agents over HTTP (invoke, stream, sessions, runs)."""
     from agentspec.cli.app import err, fail, load_project, report
@@ -57,7 +65,13 @@ def serve(
         key_rate = parse_rate(rate_limit)
     except ValueError as exc:
         fail(f"--rate-limit {rate_limit!r}: {exc}", 2)
-    settings = ServerSettings(host=host, port=port, dev=dev, key_rate=key_rate)
+    try:
+        failure_limit = parse_rate(auth_failure_limit)
+    except ValueError as exc:
+        fail(f"--auth-failure-limit {auth_failure_limit!r}: {exc}", 2)
+    settings = ServerSettings(
+        host=host, port=port, dev=dev, key_rate=key_rate, auth_failure_limit=failure_limit
+    )
     if dev and not settings.loopback:
         fail(
             f"--dev turns authentication off, so it is only allowed on a loopback host "
@@ -73,7 +87,13 @@ def serve(
     except ImportError:
         fail("serving needs the server extra: pip install 'agentspec[server]'", 2)
 
-    options: dict[str, Any] = {"host": host, "port": port, "dev": dev, "rate_limit": rate_limit}
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "dev": dev,
+        "rate_limit": rate_limit,
+        "auth_failure_limit": auth_failure_limit,
+    }
     if store:
         options["store"] = store
     if model:

@@ -153,7 +153,9 @@ def compile_agent(
     model_override: ModelConfig | None = None,
     model: Model | None = None,
     http_client: Any = None,
+    tools: Mapping[str, Tool] | None = None,
 ) -> CompiledAgent:
+    """Compile agent ``name``; ``tools`` replaces the tools of those skill names (replay)."""
     agent = package.agents.get(name)
     if agent is None:
         from agentspec.ir.suggest import suggest
@@ -165,15 +167,18 @@ def compile_agent(
     if model_override is not None:
         keep_script = model_override.provider == "scripted" and config.provider == "scripted"
         config = config if keep_script else model_override
-    tools: dict[str, Tool] = {}
+    built: dict[str, Tool] = {}
     for skill_name in agent.skills:
         skill = package.skills[skill_name]
-        tools[skill_name] = build_tool(
+        if tools is not None and skill_name in tools:
+            built[skill_name] = tools[skill_name]
+            continue
+        built[skill_name] = build_tool(
             skill, functions=functions, secrets=secrets, base_dir=base_dir, http_client=http_client
         )
     tool_defs = [
         ToolDef(name, tool.description, tool.parameters or EMPTY_SCHEMA)
-        for name, tool in tools.items()
+        for name, tool in built.items()
     ]
     declared = {v.name: v for v in prompt.variables}
     defaults = {v.name: v.default for v in prompt.variables if v.default is not None}
@@ -188,7 +193,7 @@ def compile_agent(
         prompt=prompt,
         model=model if model is not None else create_model(config, secrets),
         model_config=config,
-        tools=tools,
+        tools=built,
         tool_defs=tool_defs,
         fqn=package.fqn("Agent", name),
         required_vars=frozenset(required),

@@ -84,6 +84,12 @@ async def model_turn(
     state: RunState, agent: CompiledAgent, request: ModelRequest, turn: int
 ) -> ModelResponse:
     started = time.perf_counter()
+    if state.durable is not None and state.durable.cursor is not None:
+        from agentspec.engine.resume import reuse_response
+
+        reused = reuse_response(state, turn)  # resuming: answered from the log
+        if reused is not None:
+            return reused
     on_delta = None
     if request.stream:
 
@@ -115,8 +121,15 @@ async def run_react(
     *,
     tool_timeout: float,
     deadlines: Deadlines,
+    first_turn: int = 1,
+    stop_after: frozenset[str] = frozenset(),
 ) -> str:
-    """Drive the loop; ``messages`` is extended in place with everything the run adds."""
+    """Drive the loop; ``messages`` is extended in place with everything the run adds.
+
+    ``first_turn`` numbers the first model call (a run continuing after a handoff); when a turn
+    calls a tool named in ``stop_after`` (a handoff tool), the loop returns ``""`` once that
+    turn's tools have run (see :mod:`agentspec.engine.delegation`).
+    """
     spec = agent.agent
     budget = spec.token_budget
     temperature = (
@@ -136,7 +149,7 @@ async def run_react(
             },
         )
 
-    for turn in range(1, spec.max_turns + 1):
+    for turn in range(first_turn, first_turn + spec.max_turns):
         state.turns = turn
         if budget is not None:
             needed = _estimate_tokens(system, messages)
@@ -185,6 +198,8 @@ async def run_react(
         await run_tool_calls(
             state, agent, turn, message.tool_calls, messages, tool_timeout, deadlines, tool_names
         )
+        if stop_after and any(call.name in stop_after for call in message.tool_calls):
+            return ""
     raise MaxTurnsExceeded(
         f"agent {spec.name!r} used all {spec.max_turns} turns without a final answer "
         "(raise max_turns or check the tools' results)"
@@ -217,10 +232,17 @@ async def run_tool_calls(
             {"turn": turn, "call_id": call.id, "name": call.name, "arguments": call.arguments},
         )
         records.append(ToolCallRecord(call.id, call.name, call.arguments))
+    done: dict[str, ToolResult] = {}
+    if state.durable is not None:  # recorded results (resume), approvals, denials
+        from agentspec.engine.approvals import settle
+
+        done = settle(state, agent, turn, calls)
     contexts = [ToolContext(state.run_id, call.id, spec.name, state.session_id) for call in calls]
     if len(calls) == 1:
         results = [
-            await call_tool(
+            done[calls[0].id]
+            if calls[0].id in done
+            else await call_tool(
                 agent.tools.get(calls[0].name),
                 calls[0],
                 contexts[0],
@@ -233,7 +255,9 @@ async def run_tool_calls(
     else:
         tasks = [
             asyncio.ensure_future(
-                call_tool(
+                _settled(done[call.id])
+                if call.id in done
+                else call_tool(
                     agent.tools.get(call.name), call, ctx, tool_timeout, tool_names, deadlines
                 )
             )
@@ -245,6 +269,10 @@ async def run_tool_calls(
         finally:
             for task in tasks:
                 task.cancel()
+
+
+async def _settled(result: ToolResult) -> ToolResult:
+    return result
 
 
 def _record(

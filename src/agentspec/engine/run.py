@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentspec.engine.events import TERMINAL, Event
 from agentspec.engine.persist import Persister
 from agentspec.engine.result import RunResult, ToolCallRecord, fold
 from agentspec.models.base import Usage
+
+if TYPE_CHECKING:
+    from agentspec.engine.resume import Durability
 
 Listener = Callable[[Event], None]
 
@@ -21,6 +24,7 @@ class RunState:
     __slots__ = (
         "_sink",
         "agent",
+        "durable",
         "events",
         "listeners",
         "responses",
@@ -56,8 +60,15 @@ class RunState:
         self.responses = 0
         self.tool_records: list[ToolCallRecord] = []
         self.started = time.perf_counter()
+        self.durable: Durability | None = None
+        """Resume cursor, approval policy, fencing (:mod:`agentspec.engine.resume`)."""
 
     def emit(self, type_: str, data: dict[str, Any]) -> Event:
+        durable = self.durable
+        if durable is not None and durable.cursor is not None:
+            stored = durable.cursor.match(self, type_, data)
+            if stored is not None:  # resuming: the log already has this event
+                return stored
         self.seq += 1
         event = Event(self.run_id, self.seq, time.time(), type_, data, self.trace_id)
         self.events.append(event)

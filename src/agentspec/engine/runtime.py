@@ -17,14 +17,18 @@ import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from agentspec.engine import events as ev
+from agentspec.engine.approvals import RunParked
 from agentspec.engine.compile import CompiledAgent, compile_agent
 from agentspec.engine.deadlines import Deadlines
+from agentspec.engine.durable import DurableRuntime
 from agentspec.engine.persist import Persister
 from agentspec.engine.result import RunResult
+from agentspec.engine.resume import ResumeCursor, ResumeError
 from agentspec.engine.run import Listener, RunHandle, RunState
 from agentspec.engine.sessions import SessionCache, SessionWindow, window
 from agentspec.engine.settings import Settings
@@ -50,18 +54,32 @@ from agentspec.store.base import (
     SessionRecord,
     Store,
 )
+from agentspec.tools.base import Tool
 from agentspec.tools.function import FunctionTool
 
 FlowBody = Callable[[RunState], Awaitable[str]]
 """The body of a structured run: emits its own events on the state, returns the output."""
+
+_TENANT: ContextVar[str] = ContextVar("agentspec_tenant", default="default")
+"""The tenant of the runs (and sessions) being started: set by ``run``/``start(tenant=)``,
+inherited by child runs started from inside a run."""
+
+
+def current_tenant() -> str:
+    """The tenant of the run whose code is executing (listeners see their run's tenant)."""
+    return _TENANT.get()
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{os.urandom(10).hex()}"
 
 
-class Runtime:
-    """Executes runs of a package's agents. One per process is typical; it is cheap to share."""
+class Runtime(DurableRuntime):
+    """Executes runs of a package's agents. One per process is typical; it is cheap to share.
+
+    Resume, leases and approvals (``resume``, ``approve``, ``deny``, ``recover``) come from
+    :class:`~agentspec.engine.durable.DurableRuntime`.
+    """
 
     def __init__(
         self,
@@ -73,6 +91,7 @@ class Runtime:
         base_dir: Path | str | None = None,
         secrets: SecretResolver | None = None,
         models: Mapping[str, Model] | None = None,
+        tools: Mapping[str, Tool] | None = None,
     ) -> None:
         """Args:
         package: the validated IR package.
@@ -83,6 +102,8 @@ class Runtime:
         secrets: a resolver (default: environment and files, per the package's secrets).
         models: model instances by agent name, replacing what the spec declares (tests,
             Python-defined models such as ``ScriptedModel(fn)``).
+        tools: tool instances by skill name, replacing what the spec builds (replay answers
+            tool calls from recorded results this way).
         """
         self.package = package
         self.settings = settings or Settings()
@@ -91,6 +112,7 @@ class Runtime:
         self.ir_hash = ir_hash(package)
         self._functions = dict(functions or {})
         self._models = dict(models or {})
+        self._tool_overrides = dict(tools or {})
         self._recordings: dict[str, list[ev.Event]] = {}
         self._deadlines = Deadlines()
         self._store = store
@@ -102,6 +124,7 @@ class Runtime:
         self._started = False
         self._start_lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task[RunResult]] = set()
+        self._durable_init()
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Runtime:
@@ -126,9 +149,15 @@ class Runtime:
                 self._store = open_store(self.settings.store)
             await self._store.setup()
             await self._load_recordings()
+            from agentspec.engine import faults
+
+            faults.install(self._store)  # tests only: $AGENTSPEC_FAULT_KILL_AFTER_SEQ
             self._persister = Persister(self._store)
             self._persister.start()
+            self._durable_start()
             self._started = True
+        if self.settings.resume_on_start:
+            await self.recover()
 
     async def _load_recordings(self) -> None:
         """Read the runs that ``replay`` models answer from (``--model replay:RUN_ID``)."""
@@ -147,6 +176,7 @@ class Runtime:
             self._recordings[config.name] = events
 
     async def aclose(self) -> None:
+        await self._durable_close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -195,6 +225,7 @@ class Runtime:
                 base_dir=self.base_dir,
                 model_override=self.settings.model_override,
                 model=model,
+                tools=self._tool_overrides,
             )
             self._compiled[name] = compiled
         return compiled
@@ -226,8 +257,12 @@ class Runtime:
         listener: Listener | None = None,
         raise_on_failure: bool = True,
         parent_run_id: str = "",
+        tenant: str | None = None,
     ) -> RunResult:
         """Run ``agent`` on ``input`` and return its result.
+
+        ``tenant`` is recorded on the run (and on a session it creates); by default the
+        caller's (a child run inherits its parent's), else ``"default"``.
 
         Raises the run's error (a :class:`RunError` carrying ``run_id`` and ``result``) when the
         run fails, unless ``raise_on_failure`` is false. Usage problems (unknown agent, missing
@@ -238,17 +273,23 @@ class Runtime:
         compiled = self.agent(agent)
         system = compiled.system_prompt(variables)
         run_id = new_id("run")
-        result = await self._execute(
-            run_id,
-            compiled,
-            system,
-            input,
-            session_id,
-            dict(variables or {}),
-            listener,
-            parent_run_id,
-        )
-        if raise_on_failure and result.status != "completed":
+        token = None if tenant is None else _TENANT.set(tenant)
+        try:
+            reused = await self._reuse_child(parent_run_id, agent, input) if parent_run_id else None
+            result = reused or await self._execute(
+                run_id,
+                compiled,
+                system,
+                input,
+                session_id,
+                dict(variables or {}),
+                listener,
+                parent_run_id,
+            )
+        finally:
+            if token is not None:
+                _TENANT.reset(token)
+        if raise_on_failure and result.status not in ("completed", "waiting"):
             raise _error_for(result)
         return result
 
@@ -260,13 +301,18 @@ class Runtime:
         session_id: str | None = None,
         variables: Mapping[str, Any] | None = None,
         parent_run_id: str = "",
+        tenant: str | None = None,
     ) -> RunHandle:
-        """Start a run in the background and return a handle to stream its events."""
+        """Start a run in the background and return a handle to stream its events.
+
+        ``tenant`` as for :meth:`run`."""
         compiled = self.agent(agent)
         system = compiled.system_prompt(variables)
         handle = RunHandle(new_id("run"))
 
         async def go() -> RunResult:
+            if tenant is not None:
+                _TENANT.set(tenant)  # the task's own context
             if not self._started:
                 await self.start_up()
             return await self._execute(
@@ -332,6 +378,7 @@ class Runtime:
                 created_at=now,
                 updated_at=now,
                 parent_run_id=parent_run_id,
+                tenant=_TENANT.get(),
             )
         )
         started: dict[str, Any] = {
@@ -412,19 +459,32 @@ class Runtime:
         variables: dict[str, Any],
         listener: Listener | None,
         parent_run_id: str = "",
+        *,
+        resume: ResumeCursor | None = None,
     ) -> RunResult:
-        if session_id is None:
-            return await self._execute_locked(
-                run_id, compiled, system, input, "", variables, listener, parent_run_id
-            )
-        lock = self._acquire_session_lock(session_id)
         try:
-            async with lock:
+            if session_id is None:
                 return await self._execute_locked(
-                    run_id, compiled, system, input, session_id, variables, listener, parent_run_id
+                    run_id, compiled, system, input, "", variables, listener, parent_run_id, resume
                 )
+            lock = self._acquire_session_lock(session_id)
+            try:
+                async with lock:
+                    return await self._execute_locked(
+                        run_id,
+                        compiled,
+                        system,
+                        input,
+                        session_id,
+                        variables,
+                        listener,
+                        parent_run_id,
+                        resume,
+                    )
+            finally:
+                self._release_session_lock(session_id)
         finally:
-            self._release_session_lock(session_id)
+            self._detach(run_id)
 
     async def _execute_locked(
         self,
@@ -436,6 +496,7 @@ class Runtime:
         variables: dict[str, Any],
         listener: Listener | None,
         parent_run_id: str = "",
+        resume: ResumeCursor | None = None,
     ) -> RunResult:
         assert self._persister is not None
         persister = self._persister
@@ -449,7 +510,7 @@ class Runtime:
             if session is None:
                 record = await self.store.get_session(session_id)
                 if record is None:
-                    record = SessionRecord(session_id, spec.name, now, now)
+                    record = SessionRecord(session_id, spec.name, now, now, tenant=_TENANT.get())
                     session = SessionWindow(record, [], limit)
                 else:
                     stored = []
@@ -465,20 +526,24 @@ class Runtime:
             history = window(session.messages, limit)
         listeners = self._listeners if listener is None else [*self._listeners, listener]
         state = RunState(run_id, spec.name, os.urandom(16).hex(), persister, listeners, session_id)
-        persister.add_run(
-            RunRecord(
-                run_id,
-                spec.name,
-                self.package.name,
-                self.ir_hash,
-                "running",
-                session_id,
-                input,
-                created_at=now,
-                updated_at=now,
-                parent_run_id=parent_run_id,
+        self._attach(state, resume)  # durability: resume cursor, approvals, lease heartbeat
+        if resume is None:  # a resumed run's record exists already
+            persister.add_run(
+                RunRecord(
+                    run_id,
+                    spec.name,
+                    self.package.name,
+                    self.ir_hash,
+                    "running",
+                    session_id,
+                    input,
+                    created_at=now,
+                    updated_at=now,
+                    parent_run_id=parent_run_id,
+                    tenant=_TENANT.get(),
+                    **self._lease_fields(),
+                )
             )
-        )
         started: dict[str, Any] = {
             "agent": spec.name,
             "fqn": compiled.fqn,
@@ -504,6 +569,10 @@ class Runtime:
             output, compiled, messages, first_new = await self._drive(
                 state, compiled, system, messages, first_new, history, input
             )
+        except RunParked as parked:  # waiting for approval: no terminal event
+            return await self._parked(state, parked)
+        except ResumeError:  # the log does not match re-execution: nothing was appended
+            raise
         except asyncio.CancelledError:
             cancelled = True
             status, error_code, error_text = "cancelled", "cancelled", "the run was cancelled"
@@ -559,6 +628,8 @@ class Runtime:
         duration = state.elapsed_ms()
         usage = state.usage.to_dict()
         error_text = self.secrets.redact(error_text) if error_text else ""
+        if state.durable is not None and state.durable.fenced:  # another process drives it
+            return error_text, duration
         if status == "completed":
             state.emit(
                 ev.RUN_COMPLETED,
@@ -678,6 +749,7 @@ class Runtime:
         *,
         metadata: Mapping[str, Any] | None = None,
         session_id: str | None = None,
+        tenant: str = "default",
     ) -> SessionRecord:
         if agent not in self.package.agents:
             self.agent(agent)  # raises UsageError with a suggestion
@@ -685,7 +757,9 @@ class Runtime:
             await self.start_up()
         assert self._persister is not None
         now = time.time()
-        session = SessionRecord(session_id or new_id("sess"), agent, now, now, dict(metadata or {}))
+        session = SessionRecord(
+            session_id or new_id("sess"), agent, now, now, dict(metadata or {}), tenant=tenant
+        )
         self._persister.add_session(session)
         await self._persister.flush()
         limit = self.package.agents[agent].memory.max_messages
@@ -698,11 +772,11 @@ class Runtime:
         return await self.store.get_session(session_id)
 
     async def list_sessions(
-        self, *, agent: str | None = None, limit: int = 100
+        self, *, agent: str | None = None, limit: int = 100, tenant: str | None = None
     ) -> list[SessionRecord]:
         if not self._started:
             await self.start_up()
-        return await self.store.list_sessions(agent=agent, limit=limit)
+        return await self.store.list_sessions(agent=agent, limit=limit, tenant=tenant)
 
     async def delete_session(self, session_id: str) -> bool:
         if not self._started:

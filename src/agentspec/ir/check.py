@@ -107,6 +107,19 @@ def _problems(package: Package) -> Iterator[Problem]:
                     suggest(type_field.type, [*SCALAR_TYPES, *package.types]),
                 )
     yield from _check_bindings(package)
+    yield from _check_strategies(package)
+    from agentspec.ir.check_pipeline import check_pipelines  # here: it imports Problem
+
+    yield from check_pipelines(package.pipelines, package.agents)
+    from agentspec.ir.check_workflow import check_workflows  # here: it imports Problem
+
+    yield from check_workflows(
+        package.workflows,
+        package.state_machines,
+        package.behavior_trees,
+        package.agents,
+        package.skills,
+    )
 
 
 def _check_bindings(package: Package) -> Iterator[Problem]:
@@ -195,3 +208,62 @@ def _check_agent(package: Package, name: str, agent: Agent) -> Iterator[Problem]
                     f'agent "{name}" sets variable "{var}" that prompt "{prompt.name}" does not declare',
                     suggest(var, declared),
                 )
+
+
+def _check_strategies(package: Package) -> Iterator[Problem]:
+    """Strategy options name existing agents; routers have routes; no delegation cycles."""
+    agents = package.agents
+    for name, agent in agents.items():
+        base: tuple[str | int, ...] = ("agents", name, "strategy_options")
+        options = agent.strategy_options
+        for field, target in (("critic", options.critic), ("mapper", options.mapper)):
+            if target is None:
+                continue
+            if target == name:
+                yield Problem((*base, field), f'agent "{name}" cannot be its own {field}')
+            elif target not in agents:
+                others = [a for a in agents if a != name]
+                yield Problem(
+                    (*base, field), f'{field} agent "{target}" not found', suggest(target, others)
+                )
+        if agent.strategy == "router" and not agent.delegates:
+            yield Problem(
+                ("agents", name, "strategy"),
+                f'agent "{name}" uses the router strategy but has no delegates to route to',
+                'add delegates (delegate to agent "X" when "..."); they are the routes',
+            )
+    # Delegation (and critic/mapper child runs) must not loop: report each cycle once.
+    edges: dict[str, list[tuple[str, tuple[str | int, ...]]]] = {}
+    for name, agent in agents.items():
+        out: list[tuple[str, tuple[str | int, ...]]] = [
+            (d.agent, ("agents", name, "delegates", i, "agent"))
+            for i, d in enumerate(agent.delegates)
+        ]
+        options = agent.strategy_options
+        if agent.strategy == "reflexion" and options.critic not in (None, name):
+            out.append((options.critic, ("agents", name, "strategy_options", "critic")))
+        if agent.strategy == "map-reduce" and options.mapper not in (None, name):
+            out.append((options.mapper, ("agents", name, "strategy_options", "mapper")))
+        edges[name] = [(target, where) for target, where in out if target in agents]
+    seen: set[frozenset[str]] = set()
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> Iterator[Problem]:
+        for target, where in edges.get(node, ()):
+            if target in path:
+                cycle = [*path[path.index(target) :], target]
+                key = frozenset(cycle)
+                if key not in seen:
+                    seen.add(key)
+                    yield Problem(
+                        where,
+                        "delegation cycle: " + " -> ".join(cycle),
+                        "a delegation chain must end; remove one of these delegates",
+                    )
+            elif target not in done:
+                yield from visit(target, [*path, target])
+        done.add(node)
+
+    for name in agents:
+        if name not in done:
+            yield from visit(name, [name])

@@ -28,6 +28,8 @@ from agentspec.ir._base import (
 from agentspec.ir._base import (
     parse_duration as parse_duration,
 )
+from agentspec.ir.pipeline import Pipeline
+from agentspec.ir.workflow import BehaviorTree, StateMachine, Workflow
 
 STRATEGY_ALIASES = {"plan-and-execute": "plan-execute", "plan_execute": "plan-execute"}
 Strategy = Literal["react", "plan-execute", "reflexion", "router", "map-reduce"]
@@ -284,6 +286,37 @@ class Delegate(_Model):
     condition: str = ""
 
 
+class StrategyOptions(_Model):
+    """Tuning of the non-react strategies and of delegation (see ``docs/strategies.md``)."""
+
+    format_retries: Int = Field(default=2, ge=0, le=10)
+    """plan-execute / router: corrective re-asks after an invalid plan or route label."""
+    max_steps: Int = Field(default=10, gt=0, le=100)
+    """plan-execute: most steps a plan may have."""
+    max_replans: Int = Field(default=2, ge=0, le=20)
+    """plan-execute: new plans after a failed step before the run fails."""
+    max_rounds: Int = Field(default=3, gt=0, le=20)
+    """reflexion: most critiques; the latest answer is returned when none approves."""
+    critic: Name | None = None
+    """reflexion: an agent that critiques (a child run); default: the agent's own model."""
+    critic_prompt: str = ""
+    """reflexion: the critic's instructions (replaces the built-in ones)."""
+    chunk_size: Int = Field(default=4000, gt=0, le=10_000_000)
+    """map-reduce: most characters per chunk."""
+    separator: str = "\n\n"
+    """map-reduce: where the input may be cut (pieces are packed up to ``chunk_size``)."""
+    concurrency: Int = Field(default=4, gt=0, le=256)
+    """map-reduce: chunks processed at the same time."""
+    mapper: Name | None = None
+    """map-reduce: an agent that processes each chunk (a child run); default: in-run."""
+    reduce_prompt: str = ""
+    """map-reduce: the instructions that merge the partial results."""
+    continue_on_failure: bool = False
+    """map-reduce: merge the chunks that succeeded instead of failing the run."""
+    max_delegation_depth: Int = Field(default=3, ge=0, le=32)
+    """delegation: most handoffs in one conversation starting at this agent."""
+
+
 class Agent(_Model):
     name: Name
     description: str = ""
@@ -302,8 +335,11 @@ class Agent(_Model):
     fallback: Name | None = None
     memory: Memory = Field(default_factory=Memory)
     delegates: tuple[Delegate, ...] = ()
+    strategy_options: StrategyOptions = Field(default_factory=StrategyOptions)
     variables: dict[str, str] = Field(default_factory=dict)
     """Default values for prompt variables, overridable per run."""
+    approval: Literal["never", "required"] = "never"
+    """``required``: every tool call of this agent waits for a human's approval."""
     metadata: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -360,6 +396,10 @@ class Package(_Model):
     secrets: dict[str, Secret] = Field(default_factory=dict)
     types: dict[str, TypeDef] = Field(default_factory=dict)
     bindings: dict[str, Binding] = Field(default_factory=dict)
+    pipelines: dict[str, Pipeline] = Field(default_factory=dict)
+    workflows: dict[str, Workflow] = Field(default_factory=dict)
+    state_machines: dict[str, StateMachine] = Field(default_factory=dict)
+    behavior_trees: dict[str, BehaviorTree] = Field(default_factory=dict)
 
     def fqn(self, kind: str, name: str) -> str:
         """Fully-qualified name ``package/Kind/name``."""

@@ -45,6 +45,8 @@ _AGENT_FIELDS = frozenset(
         "max_retries",
         "memory",
         "metadata",
+        "strategy_options",
+        "approval",
     }
 )
 

@@ -27,9 +27,24 @@ Loc = tuple[str, int, int]
 
 MAIN_FILES = ("agentspec.yaml", "agentspec.yml")
 HEADER_KEYS = ("package", "version", "description")
-SECTIONS = ("models", "secrets", "prompts", "types", "skills", "mcp_servers", "agents", "bindings")
-SECTION_ALIASES = {"tools": "skills", "servers": "mcp_servers"}
-TOP_KEYS = (*HEADER_KEYS, *SECTIONS, *SECTION_ALIASES)
+SECTIONS = (
+    "models",
+    "secrets",
+    "prompts",
+    "types",
+    "skills",
+    "mcp_servers",
+    "agents",
+    "bindings",
+    "pipelines",
+    "workflows",
+    "state_machines",
+    "behavior_trees",
+)
+SECTION_ALIASES = {"tools": "skills", "servers": "mcp_servers", "behaviour_trees": "behavior_trees"}
+NON_IR_KEYS = ("evals",)
+"""Top-level keys read by other tools (eval cases, see agentspec.evals), never part of the IR."""
+TOP_KEYS = (*HEADER_KEYS, *SECTIONS, *SECTION_ALIASES, *NON_IR_KEYS)
 MAX_NODES = 200_000
 MAX_DEPTH = 100
 _FAST_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
@@ -315,7 +330,7 @@ def _merge(sources: Sources, doc: Document, *, main: bool) -> None:
         sources.diagnostics.append(Diagnostic(doc.file, line, column, message, hint))
 
     for key, value in data.items():
-        if key.startswith("x-"):
+        if key.startswith("x-") or key in NON_IR_KEYS:
             continue
         if key in HEADER_KEYS:
             if main:
@@ -391,6 +406,10 @@ _NOUNS = {
     "mcp_servers": "MCP server",
     "agents": "agent",
     "bindings": "binding",
+    "pipelines": "pipeline",
+    "workflows": "workflow",
+    "state_machines": "state machine",
+    "behavior_trees": "behaviour tree",
 }
 
 

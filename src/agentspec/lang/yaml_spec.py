@@ -38,14 +38,17 @@ from agentspec.ir.models import (
     Secret,
     SecretRef,
     Skill,
+    StrategyOptions,
     TypeDef,
     split_model_string,
 )
 from agentspec.ir.schema import object_schema as skill_schema
 from agentspec.ir.suggest import suggest
 from agentspec.lang.yaml_loader import Loc, Sources, YamlPath, describe, read_sources
+from agentspec.lang.yaml_pipelines import build_pipeline
 from agentspec.lang.yaml_report import NAME_HINT, IRPath, M, Reporter
 from agentspec.lang.yaml_skills import ImportFailure, PythonImporter, fields_from_schema
+from agentspec.lang.yaml_workflows import workflow_sections
 from agentspec.tools.function import FunctionTool
 
 PROVIDERS: tuple[str, ...] = get_args(ModelConfig.model_fields["provider"].annotation)
@@ -74,6 +77,7 @@ SKILL_KEYS = _keys(Skill, "python", "command", "http", "inline", "mcp", drop=("i
 SERVER_KEYS = _keys(MCPServer)
 AGENT_KEYS = _keys(Agent, "instructions", "tools")
 MEMORY_KEYS = _keys(Memory)
+STRATEGY_OPTION_KEYS = _keys(StrategyOptions)
 DELEGATE_KEYS = _keys(Delegate)
 BINDING_KEYS = _keys(Binding)
 
@@ -136,6 +140,9 @@ class _Builder(Reporter):
         skills = self.collect("skills", self.skill)
         agents = self.collect("agents", self.agent)
         bindings = self.collect("bindings", self.binding)
+        pipelines = self.collect(
+            "pipelines", lambda v, p, n: build_pipeline(self, v, p, n, self.stubbed)
+        )
         resources = {
             "agents": agents,
             "prompts": self.prompts,
@@ -144,6 +151,8 @@ class _Builder(Reporter):
             "secrets": secrets,
             "types": self.types,
             "bindings": bindings,
+            "pipelines": pipelines,
+            **workflow_sections(self),
         }
         package = None
         if "package" in self.s.header:
@@ -352,6 +361,10 @@ class _Builder(Reporter):
             data["model"] = self.agent_model(data["model"], (*path, "model")) or _STUB_MODEL
         if isinstance(data.get("memory"), dict):
             data["memory"] = self.fields(data["memory"], (*path, "memory"), MEMORY_KEYS)
+        if isinstance(data.get("strategy_options"), dict):
+            where = (*path, "strategy_options")
+            options = data["strategy_options"]
+            data["strategy_options"] = self.fields(options, where, STRATEGY_OPTION_KEYS)
         if isinstance(data.get("delegates"), list):
             delegates = enumerate(data["delegates"])
             data["delegates"] = [
@@ -437,6 +450,8 @@ def _reference(package: Package, path: IRPath) -> tuple[str, str] | None:
             return "secrets", tool.secrets[env] if isinstance(tool, CommandTool) else ""
         case ("mcp_servers", str(server), "auth"):
             return "secrets", package.mcp_servers[server].auth
+        case ("pipelines", str(pipe), "steps", int(index), "agent"):
+            return "agents", package.pipelines[pipe].steps[index].agent
         case ("bindings", str(binding), "agent"):
             return "agents", package.bindings[binding].agent
         case ("types", str(typedef), "fields", int(index), "type"):

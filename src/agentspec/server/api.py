@@ -21,12 +21,16 @@ from typing import Any, Final
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentspec.audit.recorder import AuditRecorder
 from agentspec.auth.base import DEV_PRINCIPAL, Authenticator, Principal
+from agentspec.auth.failures import AuthFailureLimiter
+from agentspec.auth.keys import PREFIX_LENGTH, is_well_formed
 from agentspec.auth.ratelimit import RateDecision, RateLimiter
 from agentspec.engine import events as ev
 from agentspec.engine.events import Event
 from agentspec.engine.run import RunHandle
 from agentspec.engine.runtime import Runtime
+from agentspec.exceptions import StoreError
 from agentspec.ir.suggest import suggest
 from agentspec.server.errors import ApiError
 from agentspec.server.middleware import add_response_header
@@ -63,6 +67,8 @@ class RunObserver:
         self._sessions: dict[str, tuple[str, float]] = {}
         self._live: dict[str, list[Event]] = {}
         self._subscribers: dict[str, list[asyncio.Queue[Event]]] = {}
+        self._tenants: dict[str, str] = {}
+        """The tenant of each run started through this server, while its live log is kept."""
 
     def __call__(self, event: Event) -> None:
         try:
@@ -80,20 +86,44 @@ class RunObserver:
                 queue.put_nowait(event)
             if event.type in ev.TERMINAL:
                 asyncio.get_running_loop().call_later(
-                    KEEP_FINISHED_SECONDS, self._live.pop, event.run_id, None
+                    KEEP_FINISHED_SECONDS, self._expire, event.run_id
                 )
         except Exception:  # an observer must never break a run
             logger.exception("run observer failed on %s", event.type)
 
-    def live(self, run_id: str) -> list[Event] | None:
-        """A copy of the in-memory log of a run of this process (recent ones only)."""
+    def live(self, run_id: str, tenant: str | None = None) -> list[Event] | None:
+        """A copy of the in-memory log of a run of this process (recent ones only); with
+        ``tenant``, only if the run belongs to it."""
         log = self._live.get(run_id)
-        return None if log is None else list(log)
+        if log is None or (tenant is not None and self.tenant(run_id) != tenant):
+            return None
+        return list(log)
 
-    def subscribe(self, run_id: str) -> tuple[list[Event], asyncio.Queue[Event]] | None:
-        """The log so far and a queue of the events to come, or ``None`` if not live here."""
+    def own(self, run_id: str, tenant: str) -> None:
+        """Record the tenant of a run this server starts (before its first event)."""
+        self._tenants[run_id] = tenant
+
+    def disown(self, run_id: str) -> None:
+        """The run's task ended: forget its tenant now if it has no live log (else when the
+        live log expires)."""
+        if run_id not in self._live:
+            self._tenants.pop(run_id, None)
+
+    def _expire(self, run_id: str) -> None:
+        self._live.pop(run_id, None)
+        self._tenants.pop(run_id, None)
+
+    def tenant(self, run_id: str) -> str:
+        """The tenant of a live run (``default`` for runs not started through the server)."""
+        return self._tenants.get(run_id, "default")
+
+    def subscribe(
+        self, run_id: str, tenant: str | None = None
+    ) -> tuple[list[Event], asyncio.Queue[Event]] | None:
+        """The log so far and a queue of the events to come, or ``None`` if not live here
+        (or, with ``tenant``, not that tenant's)."""
         log = self._live.get(run_id)
-        if log is None:
+        if log is None or (tenant is not None and self.tenant(run_id) != tenant):
             return None
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._subscribers.setdefault(run_id, []).append(queue)
@@ -176,6 +206,10 @@ class ServerState:
     accepting: bool = True
     metrics: Any = None
     """The app's :class:`~agentspec.telemetry.metrics.Metrics` (set by ``create_app``)."""
+    auth_failures: AuthFailureLimiter | None = None
+    """Blocks addresses that fail authentication too often (``None``: no limit)."""
+    audit: AuditRecorder | None = None
+    """Records authentication failures (``None``: not recorded)."""
 
     def start_run(
         self,
@@ -186,11 +220,24 @@ class ServerState:
         session_id: str | None = None,
         variables: dict[str, str] | None = None,
     ) -> RunHandle:
-        """Start a run in the background (it outlives the request) and track it."""
+        """Start a run in the background (it outlives the request) and track it.
+
+        The run belongs to the caller's tenant; it is drained at shutdown.
+
+        Raises:
+            ApiError: 503 when the server is shutting down.
+        """
         if not self.accepting:
             raise ApiError(503, "the server is shutting down", headers={"Retry-After": "5"})
-        handle = self.runtime.start(agent, message, session_id=session_id, variables=variables)
+        tenant = principal.tenant
+        handle = self.runtime.start(
+            agent, message, session_id=session_id, variables=variables, tenant=tenant
+        )
+        observer = self.observer
+        observer.own(handle.run_id, tenant)
         self.runs.add(handle, principal.key_id)
+        assert handle.task is not None
+        handle.task.add_done_callback(lambda _: observer.disown(handle.run_id))
         return handle
 
 
@@ -289,21 +336,90 @@ def _unauthorized(message: str) -> ApiError:
 async def authenticate(request: Request) -> Principal:
     """The caller: :data:`DEV_PRINCIPAL` when auth is off, else the owner of the API key.
 
+    A client address that failed too often (``settings.auth_failure_limit``) is refused before
+    its key is looked at. Every failure is written to the audit log (``auth.failed``, with
+    the key's public prefix at most, never the secret).
+
     Raises:
-        ApiError: 401 ``unauthorized`` for a missing, malformed, unknown or revoked key.
+        ApiError: 401 ``unauthorized`` for a missing, malformed, unknown or revoked key; 429
+            ``rate_limited`` (with ``Retry-After``) for an address that failed too often.
     """
     state = server_state(request)
     if not state.settings.auth_enabled:
         return DEV_PRINCIPAL
-    token = _token(request)
-    if token is None:
-        raise _unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
-    principal = None
-    if len(token) <= MAX_TOKEN_LENGTH and state.authenticator is not None:
-        principal = await state.authenticator.authenticate(token)
-    if principal is None:
-        raise _unauthorized("invalid or revoked API key")
-    return principal
+    failures = state.auth_failures
+    address = request.client.host if request.client is not None else "unknown"
+    if failures is not None:
+        wait = failures.blocked(address)
+        if wait:
+            raise _too_many_failures(state, wait)
+    token: str | None = None
+    try:
+        token = _token(request)
+        if token is None:
+            raise _unauthorized(
+                "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'"
+            )
+        principal = None
+        if len(token) <= MAX_TOKEN_LENGTH and state.authenticator is not None:
+            principal = await state.authenticator.authenticate(token)
+        if principal is None:
+            raise _unauthorized("invalid or revoked API key")
+        return principal
+    except ApiError as exc:
+        if exc.status_code != 401:
+            raise
+        await _audit_auth_failure(state, request, address, token, exc.message)
+        if failures is not None:
+            wait = await failures.failed(address)
+            if wait:
+                raise _too_many_failures(state, wait) from None
+        raise
+
+
+def _too_many_failures(state: ServerState, wait: float) -> ApiError:
+    if state.metrics is not None:
+        state.metrics.rate_limited("auth_failures")
+    retry_after = max(1, math.ceil(wait))
+    return ApiError(
+        429,
+        f"too many failed authentication attempts from this address; retry in {retry_after}s",
+        details={"scope": "auth_failures", "retry_after": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def _audit_auth_failure(
+    state: ServerState, request: Request, address: str, token: str | None, reason: str
+) -> None:
+    await record_auth_failure(state.audit, address, request.method, request.url.path, token, reason)
+
+
+async def record_auth_failure(
+    recorder: AuditRecorder | None,
+    address: str,
+    method: str,
+    path: str,
+    token: str | None,
+    reason: str,
+) -> None:
+    """Append an ``auth.failed`` entry: address, method, route, reason and, for a token shaped
+    like one of our keys, its public prefix (never more of the secret). Never raises for a
+    store failure (logged): a refused request must not become a 500."""
+    if recorder is None:
+        return
+    prefix = token[:PREFIX_LENGTH] if token is not None and is_well_formed(token) else ""
+    data = {
+        "address": address,
+        "method": method,
+        "path": path,
+        "reason": reason,
+        "key_prefix": prefix,
+    }
+    try:
+        await recorder.record("auth.failed", prefix or address, data, actor="ip:" + address)
+    except StoreError as exc:
+        logger.error("audit: could not record an authentication failure: %s", exc)
 
 
 def _rate_headers(decision: RateDecision) -> None:

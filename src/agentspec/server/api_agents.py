@@ -27,6 +27,7 @@ from agentspec.server.api import (
 )
 from agentspec.server.errors import ApiError, error_response, error_responses, run_failure
 from agentspec.server.sse import EventStreamResponse, contract_stream
+from agentspec.store.base import SessionRecord
 
 router = APIRouter()
 
@@ -197,6 +198,8 @@ async def _respond(handle: RunHandle) -> Response:
     headers = {"X-Run-ID": result.run_id}
     if result.status == "completed":
         return JSONResponse(result.to_dict(), headers=headers)
+    if result.status == "waiting":  # parked for approval (docs/durability.md): 202, not an error
+        return JSONResponse(result.to_dict(), status_code=202, headers=headers)
     status, code = run_failure(result.error or "internal_error")
     details: dict[str, Any] = {"run_id": result.run_id}
     if code != result.error:
@@ -215,10 +218,25 @@ def _check_session_scope(principal: Principal, session_id: str | None) -> None:
         )
 
 
-async def _check_session(state: ServerState, name: str, session_id: str) -> None:
+async def _check_session(
+    state: ServerState, name: str, session_id: str, principal: Principal
+) -> None:
+    """404 unless the session exists, is ``name``'s and belongs to the caller's tenant."""
     record = await state.runtime.get_session(session_id)
-    if record is None or record.agent != name:
+    if record is None or record.agent != name or record.tenant != principal.tenant:
         raise ApiError(404, f'no session "{session_id}" for agent "{name}"')
+
+
+async def _check_foreign_session(
+    state: ServerState, session_id: str | None, principal: Principal
+) -> SessionRecord | None:
+    """The session a run continues (if it exists yet); 404 if another tenant's."""
+    if session_id is None:
+        return None
+    record = await state.runtime.get_session(session_id)
+    if record is not None and record.tenant != principal.tenant:
+        raise ApiError(404, f'no session "{session_id}"')
+    return record
 
 
 @router.post(
@@ -233,6 +251,7 @@ async def invoke(
     """Run the agent on a message and answer with its result."""
     state = server_state(request)
     _check_session_scope(principal, body.session_id)
+    await _check_foreign_session(state, body.session_id, principal)
     handle = state.start_run(
         name, body.message, principal, session_id=body.session_id, variables=body.variables
     )
@@ -254,7 +273,7 @@ async def stream(
     state = server_state(request)
     _check_session_scope(principal, body.session_id)
     if body.session_id:
-        record = await state.runtime.get_session(body.session_id)
+        record = await _check_foreign_session(state, body.session_id, principal)
         if record is not None and record.agent != name:
             raise ApiError(
                 400, f'session "{body.session_id}" belongs to agent "{record.agent}", not "{name}"'
@@ -291,7 +310,7 @@ async def create_session(
     """Create a session; its messages become the context of the next ones."""
     state = server_state(request)
     metadata = body.metadata if body is not None else None
-    record = await state.runtime.create_session(name, metadata=metadata)
+    record = await state.runtime.create_session(name, metadata=metadata, tenant=principal.tenant)
     state.observer.touch_session(record.id, name)
     return JSONResponse(
         {
@@ -320,7 +339,7 @@ async def session_message(
 ) -> Response:
     """Send a message in a session: the run sees the session's recent messages."""
     state = server_state(request)
-    await _check_session(state, name, session_id)
+    await _check_session(state, name, session_id, principal)
     handle = state.start_run(
         name, body.message, principal, session_id=session_id, variables=body.variables
     )
@@ -340,7 +359,7 @@ async def delete_session(
 ) -> Response:
     """Delete a session and its messages."""
     state = server_state(request)
-    await _check_session(state, name, session_id)
+    await _check_session(state, name, session_id, principal)
     await state.runtime.delete_session(session_id)
     state.observer.drop_session(session_id)
     return Response(status_code=204)

@@ -146,14 +146,23 @@ def _live_dict(state: ServerState, events: list[Event]) -> dict[str, Any]:
     }
 
 
-async def _run_or_404(state: ServerState, run_id: str) -> dict[str, Any]:
-    record = await state.runtime.get_run(run_id)
+async def _run_or_404(state: ServerState, run_id: str, tenant: str | None = None) -> dict[str, Any]:
+    """The run as the API shows it; 404 if there is none (in ``tenant``, if given: another
+    tenant's run is as unknown as a missing one, so ids do not leak)."""
+    record = await _record_in(state, run_id, tenant)
     if record is not None:
         return run_dict(record)
-    events = state.observer.live(run_id)
+    events = state.observer.live(run_id, tenant)
     if events:
         return _live_dict(state, events)
     raise ApiError(404, f'no run "{run_id}"')
+
+
+async def _record_in(state: ServerState, run_id: str, tenant: str | None) -> RunRecord | None:
+    record = await state.runtime.get_run(run_id)
+    if record is None or (tenant is not None and record.tenant != tenant):
+        return None
+    return record
 
 
 @router.get("/v1/runs", response_model=RunList, responses=error_responses(400, 401, 403, 429))
@@ -165,10 +174,12 @@ async def list_runs(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
-    """Runs, newest first; follow ``next_cursor`` for the next page."""
+    """The caller's tenant's runs, newest first; follow ``next_cursor`` for the next page."""
     state = server_state(request)
     try:
-        page = await state.runtime.list_runs(agent=agent, status=status, cursor=cursor, limit=limit)
+        page = await state.runtime.list_runs(
+            agent=agent, status=status, cursor=cursor, limit=limit, tenant=principal.tenant
+        )
     except (UsageError, ValueError):
         raise ApiError(
             400,
@@ -181,7 +192,7 @@ async def list_runs(
 @router.get("/v1/runs/{run_id}", response_model=RunOut, responses=error_responses(401, 403, 404))
 async def get_run(run_id: str, request: Request, principal: Reader) -> Response:
     """One run: status, input, output, error, tokens."""
-    return JSONResponse(await _run_or_404(server_state(request), run_id))
+    return JSONResponse(await _run_or_404(server_state(request), run_id, principal.tenant))
 
 
 def _resume_point(after: int, last_event_id: str | None) -> int:
@@ -221,24 +232,25 @@ async def get_events(
 ) -> Response:
     """A run's events: a JSON list, or SSE (``Accept: text/event-stream``) that follows it live."""
     state = server_state(request)
+    tenant = principal.tenant
     start = _resume_point(after, last_event_id)
-    live = state.observer.live(run_id)
+    live = state.observer.live(run_id, tenant)
+    if live is None and await _record_in(state, run_id, tenant) is None:
+        raise ApiError(404, f'no run "{run_id}"')
     if "text/event-stream" in request.headers.get("accept", ""):
-        if live is None and await state.runtime.get_run(run_id) is None:
-            raise ApiError(404, f'no run "{run_id}"')
-        body = _follow(state, run_id, start)
+        body = _follow(state, run_id, start, tenant)
         return EventStreamResponse(body, headers={"X-Run-ID": run_id})
     if live is not None:
         events = [e for e in live if e.seq > start]
     else:
         events = await state.runtime.get_events(run_id, after=start)
-        if not events and await state.runtime.get_run(run_id) is None:
-            raise ApiError(404, f'no run "{run_id}"')
     return JSONResponse([e.to_dict() for e in events])
 
 
-async def _follow(state: ServerState, run_id: str, after: int) -> AsyncIterator[bytes]:
-    subscription = state.observer.subscribe(run_id)
+async def _follow(
+    state: ServerState, run_id: str, after: int, tenant: str | None = None
+) -> AsyncIterator[bytes]:
+    subscription = state.observer.subscribe(run_id, tenant)
     if subscription is not None:
         source = _live_events(*subscription)
     else:
@@ -295,8 +307,10 @@ async def cancel_run(run_id: str, request: Request, principal: Reader) -> Respon
     """
     state = server_state(request)
     tracked = state.runs.get(run_id)
+    if tracked is not None and state.observer.tenant(run_id) != principal.tenant:
+        tracked = None  # another tenant's run: as unknown as a missing one
     if tracked is None:
-        found = await _run_or_404(state, run_id)
+        found = await _run_or_404(state, run_id, principal.tenant)
         if found["status"] in ("running", "waiting"):
             raise ApiError(409, f'run "{run_id}" is not running in this server process')
         raise ApiError(409, f'run "{run_id}" already ended ({found["status"]})')
@@ -312,4 +326,66 @@ async def cancel_run(run_id: str, request: Request, principal: Reader) -> Respon
         return JSONResponse({"run_id": run_id, "status": "cancelled"})
     if result.status != "cancelled":
         raise ApiError(409, f'run "{run_id}" already ended ({result.status})')
-    return JSONResponse(await _run_or_404(state, run_id))
+    return JSONResponse(await _run_or_404(state, run_id, principal.tenant))
+
+
+# --- approvals (docs/durability.md) ----------------------------------------------------------
+
+
+class ApprovalIn(BaseModel):
+    """A decision on a tool call a run is waiting for."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"decision": "deny", "reason": "not on a Friday"}]},
+    )
+
+    decision: Literal["approve", "deny"]
+    reason: str = ""
+
+
+class ApprovalOut(BaseModel):
+    """The decision is recorded in the run's log; the run resumes in the background."""
+
+    run_id: str
+    call_id: str
+    decision: str
+    status: str
+
+
+@router.post(
+    "/v1/runs/{run_id}/approvals/{call_id}",
+    response_model=ApprovalOut,
+    status_code=202,
+    responses=error_responses(400, 401, 403, 404, 409),
+)
+async def decide_approval(
+    run_id: str,
+    call_id: str,
+    body: ApprovalIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(guard(SCOPE_ADMIN))],
+) -> Response:
+    """Approve or deny a tool call a ``waiting`` run is parked on (needs ``keys:admin``).
+
+    The decision (``approval.decided``, by this key) is durable when the response is sent;
+    the run then resumes in the background. A denied call is not executed: the model sees
+    ``denied by key:ID: REASON``. 409 ``conflict`` when the call is not waiting for approval.
+    """
+    state = server_state(request)
+    await _run_or_404(state, run_id, principal.tenant)
+    try:
+        await state.runtime.decide(
+            run_id,
+            call_id,
+            body.decision,
+            reason=body.reason,
+            by=f"key:{principal.key_id}",
+            wait=False,
+        )
+    except UsageError as exc:
+        raise ApiError(409, str(exc)) from None
+    return JSONResponse(
+        {"run_id": run_id, "call_id": call_id, "decision": body.decision, "status": "resuming"},
+        status_code=202,
+    )

@@ -13,15 +13,18 @@ Plug-ins arrive as arguments: an :class:`~agentspec.auth.base.Authenticator` (AP
 ``/v1/metrics`` (no key needed, like the probes: expose it only to your scraper's network), and
 logs run lifecycle events; metrics and logs observe the runtime's events.
 
-Lifespan: start-up opens the runtime's store; shutdown stops accepting runs (503), gives the
-runs in flight ``settings.shutdown_grace_seconds`` to finish, cancels the rest (each still ends
+Lifespan: start-up opens the runtime's store (and, with an audit recorder, appends a
+``server.started`` entry: package, IR hash, settings digest); shutdown stops accepting runs (503, and
+an error frame on the gateway), gives the runs in flight (HTTP and WebSocket alike) ``settings.shutdown_grace_seconds`` to finish, cancels the rest (each still ends
 its log with ``run.failed``) and closes the runtime.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -32,12 +35,16 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentspec._version import __version__
-from agentspec.auth.base import Authenticator
+from agentspec.audit.recorder import AuditRecorder
+from agentspec.auth.base import Authenticator, Principal
+from agentspec.auth.failures import AuthFailureLimiter
 from agentspec.auth.ratelimit import RateLimiter
-from agentspec.server import api_agents, api_runs
+from agentspec.engine.run import RunHandle
+from agentspec.exceptions import StoreError, UsageError
+from agentspec.server import api_agents, api_pipelines, api_runs
 from agentspec.server.api import ServerState, server_state
 from agentspec.server.errors import error_response, error_responses, install_error_handlers
-from agentspec.server.gateway import gateway_router
+from agentspec.server.gateway import StartRun, gateway_router
 from agentspec.server.middleware import install_middleware
 from agentspec.server.settings import ServerSettings, parse_rate
 from agentspec.telemetry.http import MetricsMiddleware, metrics_router
@@ -47,6 +54,8 @@ from agentspec.telemetry.metrics import Metrics
 if TYPE_CHECKING:
     from agentspec.engine.runtime import Runtime
     from agentspec.lang.project import Project
+
+logger = logging.getLogger("agentspec.server")
 
 ENV_PROJECT: Final = "AGENTSPEC_SERVE_PROJECT"
 """Project path for :func:`app_from_env` (set by ``agentspec serve --workers N``)."""
@@ -154,12 +163,16 @@ async def startup(request: Request) -> Any:
     return {"status": "started"}
 
 
+def api_routers() -> list[APIRouter]:
+    """The routers of the HTTP API (CONTRACTS.md §1, pipelines and metrics aside)."""
+    return [health_router, api_agents.router, api_runs.router, api_pipelines.router]
+
+
 def api_router() -> APIRouter:
-    """Every endpoint of the HTTP API (CONTRACTS.md §1, pipelines and metrics aside)."""
+    """Every endpoint of the HTTP API in one router (:func:`api_routers` combined)."""
     router = APIRouter()
-    router.include_router(health_router)
-    router.include_router(api_agents.router)
-    router.include_router(api_runs.router)
+    for sub in api_routers():
+        router.include_router(sub)
     return router
 
 
@@ -168,6 +181,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the runtime; on shutdown drain, then cancel, the runs in flight and close it."""
     state: ServerState = app.state.server
     await state.runtime.start_up()
+    if state.audit is not None:
+        await record_start(state)
     state.started = True
     try:
         yield
@@ -177,6 +192,49 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await state.runs.drain(state.settings.shutdown_grace_seconds)
         finally:
             await state.runtime.aclose()
+
+
+def settings_summary(state: ServerState) -> dict[str, Any]:
+    """The served configuration, as the ``server.started`` audit entry shows it (no secrets:
+    the store URL's credentials are masked)."""
+    runtime = state.runtime
+    override = runtime.settings.model_override
+    fields = dataclasses.asdict(state.settings)
+    return {
+        "server": json.loads(json.dumps(fields, default=str)),
+        "store": _mask_url(runtime.store.url or runtime.settings.store),
+        "model_override": None if override is None else override.label,
+        "auth": state.settings.auth_enabled,
+    }
+
+
+def _mask_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+async def record_start(state: ServerState) -> None:
+    """Append ``server.started`` to the audit log: package, version, IR hash and the digest
+    of the settings (so a changed configuration shows as a changed digest)."""
+    from agentspec.audit.chain import digest
+
+    assert state.audit is not None
+    runtime = state.runtime
+    summary = settings_summary(state)
+    data = {
+        "package": runtime.package.name,
+        "version": runtime.package.version,
+        "ir_hash": runtime.ir_hash,
+        "settings_sha256": digest(summary),
+        "settings": summary,
+        "pid": os.getpid(),
+    }
+    try:
+        await state.audit.record("server.started", runtime.package.name, data, actor="server")
+    except StoreError as exc:
+        logger.error("audit: could not record the server start: %s", exc)
 
 
 def _no_native_telemetry() -> dict[str, Any]:
@@ -199,6 +257,7 @@ def create_app(
     authenticator: Authenticator | None = None,
     limiter: RateLimiter | None = None,
     extra_routers: Sequence[APIRouter] = (),
+    audit: AuditRecorder | None = None,
 ) -> FastAPI:
     """Build the HTTP application for a project (or an existing runtime).
 
@@ -210,6 +269,8 @@ def create_app(
         authenticator: resolves API keys; required unless auth is off (``settings.dev``).
         limiter: rate limiter (default: in-memory token buckets).
         extra_routers: more routes (metrics, gateway, ...), included after the API's.
+        audit: records the server start (configuration), authentication failures and, if
+            attached to the runtime, its runs (``agentspec serve`` passes one).
 
     Raises:
         ValueError: neither project nor runtime; auth on without an authenticator; dev mode on a
@@ -235,6 +296,9 @@ def create_app(
 
         limiter = MemoryRateLimiter()
     state = ServerState(runtime, settings, authenticator, limiter)
+    state.audit = audit
+    if settings.auth_enabled and settings.auth_failure_limit is not None:
+        state.auth_failures = AuthFailureLimiter(limiter, settings.auth_failure_limit)
     runtime.add_listener(state.observer)
 
     app = FastAPI(
@@ -259,13 +323,37 @@ def create_app(
     install_error_handlers(app)
     install_middleware(app, settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.include_router(api_router())
+    # Each router directly in the app: FastAPI matches included routers level by level, and
+    # one level less costs measurably less per request.
+    for router in api_routers():
+        app.include_router(router)
     app.include_router(metrics_router(metrics))
-    app.include_router(gateway_router(lambda: app.state.runtime, settings, authenticator))
+    app.include_router(
+        gateway_router(
+            lambda: app.state.runtime,
+            settings,
+            authenticator,
+            start=_gateway_start(state),
+            failures=state.auth_failures,
+            audit=state.audit,
+        )
+    )
     for router in extra_routers:
         app.include_router(router)
     _errors_as_json(app)
     return app
+
+
+def _gateway_start(state: ServerState) -> StartRun:
+    """Gateway runs go through the server: the caller's tenant, refused (with an error frame)
+    while shutting down, and drained at shutdown like the HTTP API's."""
+
+    def start(agent: str, message: str, principal: Principal, key: str) -> RunHandle:
+        if not state.accepting:
+            raise UsageError("the server is shutting down; retry shortly")
+        return state.start_run(agent, message, principal, session_id=key)
+
+    return start
 
 
 def _errors_as_json(app: FastAPI) -> None:
@@ -302,6 +390,8 @@ def build_app(project: Project, options: dict[str, Any]) -> FastAPI:
     from agentspec.store import open_store
 
     runtime_settings = Settings()
+    # a served runtime resumes the runs a dead server left running (docs/durability.md)
+    runtime_settings.resume_on_start = bool(options.get("resume_on_start", True))
     if options.get("store"):
         runtime_settings.store = options["store"]
     if options.get("model"):
@@ -313,17 +403,20 @@ def build_app(project: Project, options: dict[str, Any]) -> FastAPI:
     )
     if "rate_limit" in options:
         settings.key_rate = parse_rate(str(options["rate_limit"]))
+    if "auth_failure_limit" in options:
+        settings.auth_failure_limit = parse_rate(str(options["auth_failure_limit"]))
     store = open_store(runtime_settings.store)
     authenticator: Authenticator | None = None
     if settings.auth_enabled:
         from agentspec.auth.keys import KeyAuthenticator
 
         authenticator = KeyAuthenticator(store)
-    from agentspec.audit.recorder import AuditRecorder
-
     runtime = project.runtime(runtime_settings, store=store)
-    AuditRecorder(store).attach(runtime)
-    return create_app(project, runtime=runtime, settings=settings, authenticator=authenticator)
+    recorder = AuditRecorder(store)
+    recorder.attach(runtime)
+    return create_app(
+        project, runtime=runtime, settings=settings, authenticator=authenticator, audit=recorder
+    )
 
 
 def app_from_env() -> FastAPI:

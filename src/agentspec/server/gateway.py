@@ -32,6 +32,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from agentspec._version import __version__
+from agentspec.audit.recorder import AuditRecorder
 from agentspec.auth.base import (
     ALL_SCOPES,
     DEV_PRINCIPAL,
@@ -40,11 +41,13 @@ from agentspec.auth.base import (
     Authenticator,
     Principal,
 )
+from agentspec.auth.failures import AuthFailureLimiter
 from agentspec.engine.routing import resolve, session_key
 from agentspec.engine.run import RunHandle
 from agentspec.engine.runtime import Runtime
 from agentspec.exceptions import AgentspecError, UsageError
 from agentspec.ir.suggest import suggest
+from agentspec.server.api import record_auth_failure
 from agentspec.server.gateway_frames import (
     Conversation,
     Frame,
@@ -81,9 +84,18 @@ class Gateway:
         authenticator: Authenticator | None = None,
         *,
         auth_timeout: float = AUTH_TIMEOUT,
+        start: StartRun | None = None,
+        failures: AuthFailureLimiter | None = None,
+        audit: AuditRecorder | None = None,
     ) -> None:
         """Args:
         runtime: returns the current runtime (called per request, so it may be swapped).
+        start: starts a run for a caller (the server's, which records the caller's tenant,
+            refuses runs while shutting down and drains them at shutdown); default: start
+            it on the runtime in the caller's tenant.
+        failures: limits failed token frames per client address, like the HTTP API's
+            (a blocked address gets ``auth_failed`` without its token being checked).
+        audit: records failed token frames (``auth.failed``, path ``/ws``).
         settings: ``host`` decides whether a token frame is required; ``auth_enabled``
             whether the token is checked; ``max_body_bytes`` caps a frame.
         authenticator: checks the token; without one, a required token always fails.
@@ -94,6 +106,12 @@ class Gateway:
         self.authenticator = authenticator
         self.auth_timeout = auth_timeout
         self.sessions = SessionTable()
+        self.start = start or self._start
+        self.failures = failures
+        self.audit = audit
+
+    def _start(self, agent: str, message: str, principal: Principal, key: str) -> RunHandle:
+        return self.runtime().start(agent, message, session_id=key, tenant=principal.tenant)
 
     async def serve(self, websocket: WebSocket) -> None:
         """Handle one WebSocket connection until the client leaves."""
@@ -125,13 +143,23 @@ class Gateway:
         except FrameError:
             token = None
         principal: Principal | None = None
-        if isinstance(token, str) and token:
+        address = websocket.client.host if websocket.client is not None else "unknown"
+        blocked = self.failures is not None and self.failures.blocked(address) > 0
+        if isinstance(token, str) and token and not blocked:
             principal = await self._check(token)
+        if principal is None and not blocked and self.settings.auth_enabled:
+            await self._failed(address, token if isinstance(token, str) else None)
         if principal is None:
             with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
                 await websocket.send_json(AUTH_FAILED)
                 await websocket.close(code=AUTH_CLOSE_CODE, reason="auth_failed")
         return principal
+
+    async def _failed(self, address: str, token: str | None) -> None:
+        reason = "invalid or revoked API key" if token else "missing or malformed token frame"
+        await record_auth_failure(self.audit, address, "WEBSOCKET", "/ws", token, reason)
+        if self.failures is not None:
+            await self.failures.failed(address)
 
     async def _check(self, token: str) -> Principal | None:
         if not self.settings.auth_enabled:
@@ -146,6 +174,8 @@ class Gateway:
 
 
 Method = Callable[["_Connection", dict[str, Any]], Awaitable[Any]]
+StartRun = Callable[[str, str, Principal, str], RunHandle]
+"""``start(agent, message, principal, session_key)``: how the gateway starts a run."""
 
 
 class _Connection:
@@ -212,7 +242,7 @@ class _Connection:
             content = text_param(request.params, "content")
             runtime = self.gateway.runtime()
             agent, key = route(runtime, where)
-            handle = runtime.start(agent, content, session_id=key)
+            handle = self.gateway.start(agent, content, self.principal, key)
         except Exception as exc:
             if not isinstance(exc, AgentspecError):
                 log.exception("chat.send could not start a run")
@@ -315,7 +345,15 @@ async def _chat_history(connection: _Connection, params: dict[str, Any]) -> Any:
     connection.require(SCOPE_SESSIONS)
     runtime = connection.gateway.runtime()
     _, key = route(runtime, conversation(params))
+    if not await _own_session(connection, runtime, key):
+        return []
     return [message.to_dict() for message in await runtime.session_messages(key)]
+
+
+async def _own_session(connection: _Connection, runtime: Runtime, key: str) -> bool:
+    """Whether the session ``key`` does not exist or belongs to the caller's tenant."""
+    record = await runtime.get_session(key)
+    return record is None or record.tenant == connection.principal.tenant
 
 
 async def _session_clear(connection: _Connection, params: dict[str, Any]) -> Any:
@@ -330,6 +368,7 @@ async def _session_clear(connection: _Connection, params: dict[str, Any]) -> Any
     except UsageError:
         if not keys:
             raise
+    keys = {key for key in keys if await _own_session(connection, runtime, key)}
     for key in sorted(keys):
         info = table.get(key)
         if info is not None and info.in_flight:
@@ -361,9 +400,20 @@ def gateway_router(
     *,
     path: str = "/ws",
     auth_timeout: float = AUTH_TIMEOUT,
+    start: StartRun | None = None,
+    failures: AuthFailureLimiter | None = None,
+    audit: AuditRecorder | None = None,
 ) -> APIRouter:
     """An ``APIRouter`` serving the gateway at ``path`` (see :class:`Gateway` for the args)."""
-    gateway = Gateway(runtime, settings, authenticator, auth_timeout=auth_timeout)
+    gateway = Gateway(
+        runtime,
+        settings,
+        authenticator,
+        auth_timeout=auth_timeout,
+        start=start,
+        failures=failures,
+        audit=audit,
+    )
     router = APIRouter()
     router.add_api_websocket_route(path, gateway.serve, name="gateway")
     return router

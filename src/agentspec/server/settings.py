@@ -38,6 +38,9 @@ class ServerSettings:
         cancel_on_disconnect: cancel a streamed run when its client disconnects (default: keep
             running; the run stays inspectable).
         shutdown_grace_seconds: on shutdown, in-flight runs get this long before being cancelled.
+        auth_failure_limit: failed authentications allowed per client address (a token
+            bucket on failures only; ``None``: unlimited). An address that exhausts it gets
+            429 with ``Retry-After`` on every request that needs a key until a token is back.
     """
 
     host: str = "127.0.0.1"
@@ -52,6 +55,9 @@ class ServerSettings:
     keepalive_seconds: float = 15.0
     cancel_on_disconnect: bool = False
     shutdown_grace_seconds: float = 10.0
+    auth_failure_limit: RateLimit | None = field(
+        default_factory=lambda: RateLimit(rate=0.2, burst=10)
+    )
     log_json: bool = True
 
     @property

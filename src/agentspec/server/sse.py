@@ -212,6 +212,11 @@ async def contract_stream(
             try:
                 result = await handle.result()
                 code, message = result.error or "internal_error", result.error_message
+                if result.status == "waiting":  # parked for approval (docs/durability.md)
+                    code = "conflict"
+                    message = f"run {result.run_id} is waiting for approval: POST " + (
+                        f"/v1/runs/{result.run_id}/approvals/CALL_ID"
+                    )
                 _, code = run_failure(code)
             except Exception as exc:
                 code, message = _failure(exc)

@@ -46,6 +46,10 @@ class RunRecord:
     cache_write_tokens: int = 0
     parent_run_id: str = ""
     tenant: str = "default"
+    lease_owner: str = ""
+    """The process driving the run (see :mod:`agentspec.engine.lease`); empty: nobody."""
+    lease_expires: float = 0.0
+    """Epoch seconds at which the lease lapses unless its owner renews it."""
 
 
 @dataclass(slots=True)
@@ -251,8 +255,10 @@ class Store(ABC):
         session_id: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        tenant: str | None = None,
     ) -> RunPage:
-        """Newest first. ``cursor`` is opaque, taken from a previous page's ``next_cursor``."""
+        """Newest first. ``cursor`` is opaque, taken from a previous page's ``next_cursor``.
+        Only ``tenant``'s runs if given."""
 
     @abstractmethod
     async def get_events(
@@ -260,15 +266,43 @@ class Store(ABC):
     ) -> list[Event]:
         """Events of a run with ``seq > after``, in order."""
 
+    # leases (engine/lease.py) --------------------------------------------------------
+    @abstractmethod
+    async def acquire_lease(
+        self, run_id: str, owner: str, expires_at: float, *, now: float, steal_from: str = ""
+    ) -> bool:
+        """Atomically take the lease of an unfinished (``running`` or ``waiting``) run.
+
+        Succeeds, setting ``lease_owner`` and ``lease_expires``, when the lease is free, has
+        expired (``lease_expires < now``), is already ``owner``'s (a renewal) or is held by
+        ``steal_from`` (a process known to be dead). One conditional update: of two processes
+        racing for a run, exactly one wins.
+
+        Returns:
+            Whether ``owner`` now holds the lease.
+        """
+
+    @abstractmethod
+    async def child_runs(self, parent_run_id: str) -> list[RunRecord]:
+        """Runs started by ``parent_run_id`` (``RunRecord.parent_run_id``), oldest first."""
+
+    @abstractmethod
+    async def renew_leases(self, owner: str, expires_at: float) -> int:
+        """Extend every lease ``owner`` holds on an unfinished run; return how many."""
+
+    @abstractmethod
+    async def release_lease(self, run_id: str, owner: str) -> bool:
+        """Give up ``owner``'s lease on ``run_id``; return whether it held it."""
+
     # sessions -------------------------------------------------------------------------
     @abstractmethod
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
 
     @abstractmethod
     async def list_sessions(
-        self, *, agent: str | None = None, limit: int = 100
+        self, *, agent: str | None = None, limit: int = 100, tenant: str | None = None
     ) -> list[SessionRecord]:
-        """Most recently updated first."""
+        """Most recently updated first; only ``tenant``'s sessions if given."""
 
     @abstractmethod
     async def delete_session(self, session_id: str) -> bool:

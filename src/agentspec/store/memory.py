@@ -173,6 +173,7 @@ class MemoryStore(Store):
         session_id: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        tenant: str | None = None,
     ) -> RunPage:
         start = len(self._order)
         if cursor:
@@ -190,6 +191,7 @@ class MemoryStore(Store):
                 (agent is None or run.agent == agent)
                 and (status is None or run.status == status)
                 and (session_id is None or run.session_id == session_id)
+                and (tenant is None or run.tenant == tenant)
             ):
                 found.append(run)
             index -= 1
@@ -209,13 +211,51 @@ class MemoryStore(Store):
         end = None if limit is None else start + limit
         return events[start:end]
 
+    async def acquire_lease(
+        self, run_id: str, owner: str, expires_at: float, *, now: float, steal_from: str = ""
+    ) -> bool:
+        run = self._runs.get(run_id)
+        if run is None or run.status not in ("running", "waiting"):
+            return False
+        held = run.lease_owner
+        if held and held != owner and held != steal_from and run.lease_expires >= now:
+            return False
+        run.lease_owner, run.lease_expires = owner, expires_at
+        return True
+
+    async def child_runs(self, parent_run_id: str) -> list[RunRecord]:
+        return [
+            self._runs[run_id]
+            for run_id in self._order
+            if self._runs[run_id].parent_run_id == parent_run_id
+        ]
+
+    async def renew_leases(self, owner: str, expires_at: float) -> int:
+        count = 0
+        for run in self._runs.values():
+            if run.lease_owner == owner and run.status in ("running", "waiting"):
+                run.lease_expires = expires_at
+                count += 1
+        return count
+
+    async def release_lease(self, run_id: str, owner: str) -> bool:
+        run = self._runs.get(run_id)
+        if run is None or run.lease_owner != owner:
+            return False
+        run.lease_owner, run.lease_expires = "", 0.0
+        return True
+
     async def get_session(self, session_id: str) -> SessionRecord | None:
         return self._sessions.get(session_id)
 
     async def list_sessions(
-        self, *, agent: str | None = None, limit: int = 100
+        self, *, agent: str | None = None, limit: int = 100, tenant: str | None = None
     ) -> list[SessionRecord]:
-        sessions = [s for s in self._sessions.values() if agent is None or s.agent == agent]
+        sessions = [
+            s
+            for s in self._sessions.values()
+            if (agent is None or s.agent == agent) and (tenant is None or s.tenant == tenant)
+        ]
         sessions.sort(key=lambda s: s.updated_at, reverse=True)
         return sessions[:limit]
 

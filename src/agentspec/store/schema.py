@@ -60,7 +60,7 @@ from agentspec.store.base import (
     WriteBatch,
 )
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The Alembic head revision this code expects; opening a database at it skips Alembic."""
 
 metadata = MetaData(naming_convention={"pk": "pk_%(table_name)s"})
@@ -86,10 +86,13 @@ runs = Table(
     Column("output_tokens", BigInteger, nullable=False),
     Column("cache_read_tokens", BigInteger, nullable=False),
     Column("cache_write_tokens", BigInteger, nullable=False),
+    Column("lease_owner", String, nullable=False, server_default=""),
+    Column("lease_expires", Double, nullable=False, server_default="0"),
     Index("ix_runs_tenant_created", "tenant", "created_at"),
     Index("ix_runs_agent_created", "agent", "created_at"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_session", "session_id"),
+    Index("ix_runs_parent", "parent_run_id"),
     sqlite_with_rowid=False,
 )
 
@@ -216,6 +219,37 @@ INSERT_API_KEY = insert(api_keys)
 INSERT_AUDIT = insert(audit_log)
 """Parameters: every column of ``audit_log``, in :data:`AUDIT_COLUMNS` order."""
 
+_unfinished = or_(runs.c.status == "running", runs.c.status == "waiting")
+ACQUIRE_LEASE = (
+    update(runs)
+    .where(
+        runs.c.id == bindparam("run_id"),
+        _unfinished,
+        or_(
+            runs.c.lease_owner == "",
+            runs.c.lease_owner == bindparam("owner"),
+            runs.c.lease_owner == bindparam("steal_from"),
+            runs.c.lease_expires < bindparam("now", type_=Double),
+        ),
+    )
+    .values(lease_owner=bindparam("owner"), lease_expires=bindparam("expires_at", type_=Double))
+)
+"""Take the lease of an unfinished run if it is free, expired, ours or ``steal_from``'s.
+Parameters: ``run_id``, ``owner``, ``steal_from``, ``now``, ``expires_at``."""
+RENEW_LEASES = (
+    update(runs)
+    .where(runs.c.lease_owner == bindparam("owner"), _unfinished)
+    .values(lease_expires=bindparam("expires_at", type_=Double))
+)
+"""Extend every lease ``owner`` holds on an unfinished run. Parameters: ``owner``,
+``expires_at``."""
+RELEASE_LEASE = (
+    update(runs)
+    .where(runs.c.id == bindparam("run_id"), runs.c.lease_owner == bindparam("owner"))
+    .values(lease_owner="", lease_expires=0.0)
+)
+"""Give a lease up. Parameters: ``run_id``, ``owner``."""
+
 
 SELECT_AUDIT_HEAD = (
     select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
@@ -277,6 +311,14 @@ def select_runs(agent: bool, status: bool, session_id: bool, cursor: bool) -> Se
         older = and_(runs.c.created_at == before, runs.c.id < bindparam("before_id"))
         stmt = stmt.where(or_(runs.c.created_at < before, older))
     return stmt.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(_limit())
+
+
+@cache
+def select_child_runs() -> Select[Any]:
+    """Runs of a parent, oldest first. Parameters: ``parent_run_id``."""
+    stmt = select(*(runs.c[f] for f in RUN_FIELDS))
+    stmt = stmt.where(runs.c.parent_run_id == bindparam("parent_run_id"))
+    return stmt.order_by(runs.c.created_at, runs.c.id)
 
 
 @cache
@@ -401,11 +443,13 @@ def _run_row(r: RunRecord, u: RunUpdate | None) -> tuple[Any, ...]:
             r.id, r.tenant, r.agent, r.package, r.ir_hash, r.status, r.session_id,
             r.parent_run_id, r.input, r.output, r.error, r.created_at, r.updated_at, r.turns,
             r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens,
+            r.lease_owner, r.lease_expires,
         )  # fmt: skip
     return (
         r.id, r.tenant, r.agent, r.package, r.ir_hash, u.status, r.session_id,
         r.parent_run_id, r.input, u.output, u.error, r.created_at, u.updated_at, u.turns,
         u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens,
+        r.lease_owner, r.lease_expires,
     )  # fmt: skip
 
 

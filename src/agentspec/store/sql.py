@@ -15,10 +15,11 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select, Update, event, inspect
+from sqlalchemy import Connection, Insert, Select, Update, bindparam, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -40,6 +41,7 @@ from agentspec.store.base import (
     WriteBatch,
 )
 from agentspec.store.schema import (
+    ACQUIRE_LEASE,
     AUDIT_COLUMNS,
     DELETE_MESSAGES,
     DELETE_SESSION,
@@ -50,6 +52,8 @@ from agentspec.store.schema import (
     INSERT_MESSAGES,
     INSERT_RUNS,
     MESSAGE_COLUMNS,
+    RELEASE_LEASE,
+    RENEW_LEASES,
     RUN_COLUMNS,
     RUN_UPDATE_ORDER,
     SCHEMA_REVISION,
@@ -69,6 +73,7 @@ from agentspec.store.schema import (
     select_api_keys,
     select_audit_page,
     select_audit_tail,
+    select_child_runs,
     select_events,
     select_messages,
     select_run,
@@ -79,6 +84,8 @@ from agentspec.store.schema import (
     update_api_key_columns,
     upsert_sessions,
 )
+from agentspec.store.schema import runs as runs_table
+from agentspec.store.schema import sessions as sessions_table
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -97,6 +104,13 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
         return float(created_at), str(run_id)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"invalid runs cursor {cursor!r}") from exc
+
+
+@cache
+def _tenant_scoped(stmt: Select[Any], table: str) -> Select[Any]:
+    """``stmt`` (a cached query on ``table``) restricted to the parameter ``tenant``."""
+    column = (runs_table if table == "runs" else sessions_table).c.tenant
+    return stmt.where(column == bindparam("tenant"))
 
 
 def _current_revision(conn: Connection) -> str | None:
@@ -172,6 +186,11 @@ class SQLStore(Store):
         self._upsert_sessions = upsert_sessions(self._dialect)
         self._held: list[AsyncConnection] = []
         self._fast: SQLiteFastPath | None = None
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a file-backed SQLite store (``None`` otherwise)."""
+        return self._path
 
     def _on_sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -331,6 +350,7 @@ class SQLStore(Store):
         session_id: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        tenant: str | None = None,
     ) -> RunPage:
         params: dict[str, Any] = {"limit": limit + 1}
         if agent is not None:
@@ -344,6 +364,9 @@ class SQLStore(Store):
         stmt = select_runs(
             agent is not None, status is not None, session_id is not None, bool(cursor)
         )
+        if tenant is not None:
+            params["tenant"] = tenant
+            stmt = _tenant_scoped(stmt, "runs")
         found = [run_record(row) for row in await self._select(stmt, params)]
         if len(found) > limit:
             return RunPage(found[:limit], _encode_cursor(found[limit - 1]) if limit else None)
@@ -356,15 +379,42 @@ class SQLStore(Store):
         rows = await self._select(select_events(limit is not None), params)
         return [event_record(row) for row in rows]
 
+    async def acquire_lease(
+        self, run_id: str, owner: str, expires_at: float, *, now: float, steal_from: str = ""
+    ) -> bool:
+        params = {
+            "run_id": run_id,
+            "owner": owner,
+            "steal_from": steal_from or owner,
+            "now": now,
+            "expires_at": expires_at,
+        }
+        return await self._execute(ACQUIRE_LEASE, params, "acquire run lease") == 1
+
+    async def child_runs(self, parent_run_id: str) -> list[RunRecord]:
+        rows = await self._select(select_child_runs(), {"parent_run_id": parent_run_id})
+        return [run_record(row) for row in rows]
+
+    async def renew_leases(self, owner: str, expires_at: float) -> int:
+        params = {"owner": owner, "expires_at": expires_at}
+        return await self._execute(RENEW_LEASES, params, "renew run leases")
+
+    async def release_lease(self, run_id: str, owner: str) -> bool:
+        params = {"run_id": run_id, "owner": owner}
+        return await self._execute(RELEASE_LEASE, params, "release run lease") == 1
+
     async def get_session(self, session_id: str) -> SessionRecord | None:
         rows = await self._select(select_session(), {"id": session_id})
         return session_record(rows[0]) if rows else None
 
     async def list_sessions(
-        self, *, agent: str | None = None, limit: int = 100
+        self, *, agent: str | None = None, limit: int = 100, tenant: str | None = None
     ) -> list[SessionRecord]:
-        params = {"agent": agent, "limit": limit}
-        rows = await self._select(select_sessions(agent is not None), params)
+        params = {"agent": agent, "limit": limit, "tenant": tenant}
+        stmt = select_sessions(agent is not None)
+        if tenant is not None:
+            stmt = _tenant_scoped(stmt, "sessions")
+        rows = await self._select(stmt, params)
         return [session_record(row) for row in rows]
 
     async def delete_session(self, session_id: str) -> bool:

@@ -15,7 +15,7 @@ route *templates*, never raw paths):
 - ``agentspec_active_runs`` / ``agentspec_active_sessions`` -- gauges
 - ``agentspec_http_requests_total{method,route,status}`` and
   ``agentspec_http_request_duration_seconds{method,route}``
-- ``agentspec_rate_limited_total{scope}`` -- scope ``key|agent``
+- ``agentspec_rate_limited_total{scope}`` -- scope ``key|agent|auth_failures``
 - ``agentspec_telemetry_errors_total`` -- events telemetry failed to record (a bug, not a run's)
 """
 
@@ -66,7 +66,7 @@ _TOKEN_TYPES: Final = (
     ("cache_read", "cache_read_tokens"),
     ("cache_write", "cache_write_tokens"),
 )
-_RATE_SCOPES: Final = frozenset({"key", "agent"})
+_RATE_SCOPES: Final = frozenset({"key", "agent", "auth_failures"})
 _HTTP_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
@@ -205,7 +205,7 @@ class Metrics:
             self._internal_error()
 
     def rate_limited(self, scope: str) -> None:
-        """Count one request rejected by a rate limit; ``scope`` is ``key`` or ``agent``."""
+        """Count one request rejected by a rate limit: ``key``, ``agent`` or ``auth_failures``."""
         try:
             self.rate_limits.labels(scope if scope in _RATE_SCOPES else "other").inc()
         except Exception:

@@ -190,10 +190,12 @@ def test_appendix_a_lowers_with_unsupported_notes(tmp_path: Path) -> None:
     assert sorted(loaded.package.agents) == ["desk", "netops"]
     assert loaded.package.agents["desk"].model.provider == "anthropic"
     notes = [(d.line, d.message) for d in loaded.unsupported]
-    assert (
-        34,
-        'pipeline "intake" ignored: pipelines are not supported by this version\'s IR yet',
-    ) in notes
+    assert not any("pipeline" in m for _, m in notes)  # pipelines lower to the IR
+    intake = loaded.package.pipelines["intake"]
+    assert [(s.name, s.agent, s.depends_on) for s in intake.steps] == [
+        ("classify", "desk", ()),
+        ("probe", "netops", ("classify",)),
+    ]
     assert any("environment" in m for _, m in notes)
     assert any("policy" in m for _, m in notes)
     assert any("deploy" in m for _, m in notes)

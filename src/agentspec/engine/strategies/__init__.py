@@ -10,6 +10,8 @@ every strategy streams, persists, resumes and replays alike:
   *before* it is used, so the log alone explains the run.
 
 Register a strategy with :func:`register`; the runtime dispatches on ``Agent.strategy``.
+Built in: ``react`` (with delegation), ``plan-execute``, ``reflexion``, ``router`` and
+``map-reduce`` (one module each; see ``docs/strategies.md``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class StrategyContext:
+    """What a strategy gets for one run: the runtime, the run's log, the agent, the prompt, the
+    conversation, and the tool timeout and deadlines to pass to the shared primitives."""
+
     runtime: Runtime
     """The runtime executing the run (compile other agents with ``runtime.agent(name)``)."""
     state: RunState
@@ -45,6 +50,8 @@ STRATEGIES: dict[str, StrategyFn] = {}
 
 
 def register(name: str) -> Callable[[StrategyFn], StrategyFn]:
+    """Decorator: make ``fn`` the strategy called ``name`` (what ``Agent.strategy`` names)."""
+
     def decorate(fn: StrategyFn) -> StrategyFn:
         STRATEGIES[name] = fn
         return fn
@@ -54,6 +61,11 @@ def register(name: str) -> Callable[[StrategyFn], StrategyFn]:
 
 @register("react")
 async def _react(ctx: StrategyContext) -> str:
+    """The react loop; with delegates, also the handoff tools (``engine/delegation.py``)."""
+    if ctx.agent.agent.delegates:
+        from agentspec.engine.delegation import run_delegating
+
+        return await run_delegating(ctx)
     from agentspec.engine.react import run_react
 
     return await run_react(
@@ -64,3 +76,18 @@ async def _react(ctx: StrategyContext) -> str:
         tool_timeout=ctx.tool_timeout,
         deadlines=ctx.deadlines,
     )
+
+
+# The other strategies register themselves on import (they import this module's names).
+from agentspec.engine.strategies import map_reduce, plan_execute, reflexion, router  # noqa: E402
+
+__all__ = [
+    "STRATEGIES",
+    "StrategyContext",
+    "StrategyFn",
+    "map_reduce",
+    "plan_execute",
+    "reflexion",
+    "register",
+    "router",
+]

@@ -155,6 +155,18 @@ class Token:
         return self.kind in KEYWORDS
 
 
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A ``#`` or ``//`` comment (trivia kept only when :func:`tokenize` is asked to).
+
+    ``text`` runs from the marker to the end of the line, trailing whitespace removed.
+    """
+
+    text: str
+    line: int
+    column: int
+
+
 class LexError(Exception):
     """A lexer error at ``line:column`` of ``file``."""
 
@@ -178,8 +190,13 @@ def _is_ident_part(char: str) -> bool:
     return char in "_-" or char.isalpha() or char.isdecimal()
 
 
-def tokenize(text: str, file: str = "<string>") -> list[Token]:
+def tokenize(
+    text: str, file: str = "<string>", comments: list[Comment] | None = None
+) -> list[Token]:
     """Split ``text`` into tokens, ending with one ``EOF`` token.
+
+    Comments are skipped; when a ``comments`` list is given they are appended to it (the
+    formatter keeps them), which costs nothing when it is not.
 
     Raises:
         LexError: at the first illegal character or unterminated string.
@@ -199,6 +216,8 @@ def tokenize(text: str, file: str = "<string>") -> list[Token]:
             line_start = i
         elif char == "#" or text.startswith("//", i):
             end = text.find("\n", i)
+            if comments is not None:
+                comments.append(Comment(text[i : n if end < 0 else end].rstrip(), line, column))
             i = n if end < 0 else end
         elif char == '"':
             i, line, line_start = _string(text, i, file, line, line_start, tokens)

@@ -7,11 +7,12 @@ diagnostic at ``file:line:col``.
 
 Decisions:
 
-* **Constructs with no IR equivalent yet** — pipelines, environments, policies, deploy
+* **Pipelines** lower to :class:`agentspec.ir.pipeline.Pipeline` (steps in source order).
+* **Constructs with no IR equivalent yet** — environments, policies, deploy
   targets, plugins, users, guardrails, state blocks, MCP clients, incompatible ``binding``
   blocks, ``models`` fallback chains, budgets, and the agent ``config``/``validate``/``eval``/
-  ``on input`` blocks — are parsed and validated (pipelines get the full check including
-  dependency cycles; environment overrides must name existing targets) and the file is
+  ``on input`` blocks — are parsed and validated (environment overrides must name
+  existing targets) and the file is
   accepted, but they are not silently dropped: each one is listed, one diagnostic per
   construct at its keyword, in :attr:`LoadedIntentLang.unsupported`, for the CLI to print as
   notes. :class:`~agentspec.exceptions.Diagnostic` has no severity, so these are never raised.
@@ -35,6 +36,7 @@ from pydantic import BaseModel, ValidationError
 from agentspec.exceptions import Diagnostic, SpecError
 from agentspec.ir import check_package
 from agentspec.ir import models as ir
+from agentspec.ir.pipeline import Pipeline
 from agentspec.ir.schema import object_schema
 from agentspec.lang.intentlang import ast
 from agentspec.lang.intentlang.parser import parse
@@ -42,7 +44,6 @@ from agentspec.lang.intentlang.validate import validate
 
 IRPath = tuple[str | int, ...]
 _IGNORED = {
-    ast.Pipeline: "pipelines",
     ast.Environment: "environments",
     ast.Policy: "policies",
     ast.Deploy: "deploy targets",
@@ -213,6 +214,7 @@ class Lowering:
         skills = self.collect(ast.Skill, "skills", self.skill)
         agents = self.collect(ast.Agent, "agents", self.agent)
         bindings = self.collect(ast.Binding, "bindings", self.binding)
+        pipelines = self.collect(ast.Pipeline, "pipelines", self.pipeline)
         for statement in statements:
             label = _IGNORED.get(type(statement))
             if label:
@@ -235,6 +237,7 @@ class Lowering:
             "secrets": secrets,
             "types": self.types,
             "bindings": bindings,
+            "pipelines": pipelines,
         }
         self.positions[()] = header.pos
         package = self.build(ir.Package, data, ())
@@ -469,4 +472,24 @@ class Lowering:
             self.ignore(node.pos, f'binding "{node.name}": adapter "{node.adapter}" is ignored')
         data = {"name": node.name, "default": node.default, **node.config}
         result: ir.Binding | None = self.build(ir.Binding, data, path)
+        return result
+
+    def pipeline(self, node: ast.Pipeline, path: IRPath) -> Pipeline | None:
+        steps: list[dict[str, Any]] = []
+        for index, step in enumerate(node.steps):
+            where = (*path, "steps", index)
+            self.positions[where] = step.pos
+            data: dict[str, Any] = {
+                "name": step.name,
+                "agent": step.agent.name if step.agent else "",
+                "input": step.input,
+                "output": step.output,
+                "depends_on": step.depends_on,
+                "parallel": step.parallel,
+                "when": step.when,
+            }
+            if step.agent:
+                self.positions[(*where, "agent")] = step.agent.pos
+            steps.append(data)
+        result: Pipeline | None = self.build(Pipeline, {"name": node.name, "steps": steps}, path)
         return result
