@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from functools import cache
@@ -120,6 +121,22 @@ def _current_revision(conn: Connection) -> str | None:
     return None if revision is None else str(revision)
 
 
+_MIGRATION_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _migration_lock() -> asyncio.Lock:
+    """One migration at a time per event loop: Alembic's ``op``/context proxies are
+    process-global, so two stores migrating concurrently in one process would corrupt each
+    other's migration context (``KeyError: 'script'``)."""
+    loop = asyncio.get_running_loop()
+    lock = _MIGRATION_LOCKS.get(loop)
+    if lock is None:
+        lock = _MIGRATION_LOCKS[loop] = asyncio.Lock()
+    return lock
+
+
 def _upgrade(conn: Connection) -> None:
     from alembic import command
     from alembic.config import Config
@@ -212,7 +229,7 @@ class SQLStore(Store):
             from alembic.util import CommandError
 
             try:
-                async with self._engine.begin() as conn:
+                async with _migration_lock(), self._engine.begin() as conn:
                     await conn.run_sync(_upgrade)
             except CommandError as exc:
                 raise StoreError(
