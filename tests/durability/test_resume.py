@@ -223,7 +223,7 @@ async def test_resume_of_a_foreign_run_is_a_clear_error() -> None:
     assert (await store.get_run(record.id)).status == "running"  # type: ignore[union-attr]
 
 
-async def test_resume_of_a_structured_run_is_refused() -> None:
+async def test_resume_of_a_structured_run_of_an_unknown_structure_is_refused() -> None:
     store = MemoryStore()
     async with _rt(store) as rt:
 
@@ -238,8 +238,8 @@ async def test_resume_of_a_structured_run_is_refused() -> None:
                 ],
             )
         )
-        with pytest.raises(UsageError, match="it is a pipeline run"):
-            await rt.resume("run_flow1")
+        with pytest.raises(UsageError, match="unknown pipeline 'p'"):
+            await rt.resume("run_flow1")  # structured runs resume (test_flow_resume.py)
 
 
 async def _corrupt_and_resume(sql: str, params: tuple[Any, ...], tmp_path: Path) -> tuple[str, int]:
@@ -487,3 +487,30 @@ async def test_a_session_run_resumes_with_its_history_and_stores_its_messages_on
         messages = await crashed_rt.session_messages("s1")
     assert result.status == "completed" and result.output == second.output
     assert [m.to_dict() for m in messages] == [m.to_dict() for m in expected]
+
+
+async def test_a_run_whose_log_ended_but_whose_record_did_not_is_repaired() -> None:
+    """A crash between the terminal event and the record's update: resume trusts the log."""
+    store = MemoryStore()
+    async with _rt(store) as rt:
+        await store.write(
+            WriteBatch(
+                runs=[RunRecord("run_ended", "worker", "test", rt.ir_hash, "running")],
+                events=[
+                    Event("run_ended", 1, 0.0, ev.RUN_STARTED, {"agent": "worker", "input": "x"}),
+                    Event(
+                        "run_ended",
+                        2,
+                        0.0,
+                        ev.RUN_COMPLETED,
+                        {"output": "done", "turns": 1, "usage": {}, "duration_ms": 1.0},
+                    ),
+                ],
+            )
+        )
+        result = await rt.resume("run_ended")
+        record = await rt.get_run("run_ended")
+        events = await rt.get_events("run_ended")
+    assert (result.status, result.output) == ("completed", "done")
+    assert record is not None and (record.status, record.output) == ("completed", "done")
+    assert len(events) == 2  # nothing appended

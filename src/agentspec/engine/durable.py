@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from agentspec.engine import events as ev
@@ -22,7 +24,7 @@ from agentspec.engine.result import RunResult, fold
 from agentspec.engine.resume import Durability, ResumeCursor, load_log
 from agentspec.engine.run import Listener, RunHandle, RunState
 from agentspec.exceptions import UsageError
-from agentspec.store.base import RunRecord, RunUpdate
+from agentspec.store.base import RunRecord, RunStatus, RunUpdate
 
 if TYPE_CHECKING:
     from agentspec.engine.runtime import Runtime
@@ -220,12 +222,32 @@ class DurableRuntime:
                 f"expires in {max(left, 0):.0f}s unless renewed); stop it or wait"
             )
         try:
+            try:
+                stored = await rt.store.get_events(run_id)
+            except Exception:  # unreadable: load_log below names the run and seq
+                stored = []
+            if stored and stored[-1].type in ev.TERMINAL:
+                # the process died after the run's last event was durable but before its
+                # record said so: the log is the truth, finish the record from it
+                return await self._repair(run_id, stored)
             events = await load_log(rt.store, run_id)
             started = events[0].data
             if started.get("kind"):
-                raise UsageError(
-                    f"cannot resume run {run_id}: it is a {started['kind']} run; structured "
-                    "runs (pipelines, workflows) cannot be resumed yet"
+                cursor = ResumeCursor(run_id, events)
+                for child in await rt.store.child_runs(run_id):
+                    cursor.children.setdefault((child.agent, child.input), []).append(child.id)
+                kind, name = str(started["kind"]), str(started.get("agent", record.agent))
+                data = _flow_input(str(started.get("input", record.input)))
+                return await rt.run_flow(
+                    kind,
+                    name,
+                    data,
+                    _flow_body(rt, kind, name, data),
+                    run_id=run_id,
+                    listener=listener,
+                    parent_run_id=str(started.get("parent_run_id") or ""),
+                    session_id=str(started.get("session_id") or ""),
+                    resume=cursor,
                 )
             compiled = rt.agent(str(started.get("agent", record.agent)))
             variables = dict(started.get("variables") or {})
@@ -247,6 +269,30 @@ class DurableRuntime:
         finally:
             with contextlib.suppress(Exception):
                 await rt.store.release_lease(run_id, rt.owner)
+
+    async def _repair(self, run_id: str, events: list[Event]) -> RunResult:
+        """Bring a run record whose log already ended up to date with that log."""
+        rt = self._rt
+        result = fold(events)
+        usage = result.usage
+        assert rt._persister is not None
+        rt._persister.add_update(
+            RunUpdate(
+                run_id,
+                cast(RunStatus, result.status),
+                time.time(),
+                result.output,
+                result.error_message if result.status != "completed" else "",
+                result.turns,
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+            )
+        )
+        await rt._persister.flush()
+        log.info("run %s had ended in its log; its record now says %s", run_id, result.status)
+        return result
 
     async def _reuse_child(self, parent_run_id: str, agent: str, input: str) -> RunResult | None:
         """For a run being resumed: the result of the child run its interrupted execution
@@ -492,3 +538,25 @@ def _waiting_calls(events: list[Event]) -> dict[str, dict[str, Any]]:
         elif event.type == ev.APPROVAL_DECIDED or event.type == ev.TOOL_RESULT:
             waiting.pop(str(event.data.get("call_id")), None)
     return waiting
+
+
+def _flow_input(text: str) -> Any:
+    """A structured run's input as it was given (stored as JSON text, or as the string)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _flow_body(
+    rt: Runtime, kind: str, name: str, data: Any
+) -> Callable[[RunState], Awaitable[str]]:
+    """Rebuild the body of a structured run from the spec, to re-drive it against its log."""
+    if kind == "pipeline":
+        from agentspec.engine.pipeline import _Execution, _trigger, get_pipeline
+
+        return _Execution(rt, get_pipeline(rt, name), _trigger(data)).body
+    from agentspec.engine.workflow import prepare
+
+    _, factory = prepare(rt, name, kind=kind)
+    return factory(data)

@@ -30,10 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentspec.engine import events as ev
-from agentspec.engine.events import Event
 from agentspec.engine.result import RunResult
 from agentspec.engine.run import Listener, RunHandle, RunState
-from agentspec.engine.runtime import Runtime
+from agentspec.engine.runtime import Runtime, new_id
 from agentspec.exceptions import AgentspecError, RunError, UsageError
 from agentspec.ir.pipeline import (
     TEMPLATE_REFERENCE,
@@ -526,23 +525,22 @@ class _Execution:
         except UsageError as exc:
             return self._step_failed(state, step, record, began, "invalid_request", str(exc))
 
-        def started(event: Event) -> None:
-            if event.seq == 1:  # the child's run.started: its id is known from here on
-                record.run_id = event.run_id
-                state.emit(
-                    ev.STEP_STARTED,
-                    {
-                        "step": step.name,
-                        "agent": step.agent,
-                        "run_id": event.run_id,
-                        "attempt": record.attempts,
-                        "input": text,
-                    },
-                )
-
         for attempt in range(1, attempts + 1):
             record.attempts = attempt
-            record.run_id = ""
+            # The step starts (an event) before its child run, synchronously and so in a
+            # deterministic order: a resumed pipeline re-emits its steps in the logged order.
+            # Resuming, the stored event (and the child it names) is what counts.
+            started = state.emit(
+                ev.STEP_STARTED,
+                {
+                    "step": step.name,
+                    "agent": step.agent,
+                    "run_id": new_id("run"),
+                    "attempt": attempt,
+                    "input": text,
+                },
+            )
+            record.run_id = started.data["run_id"]
             try:
                 if step.timeout is None:
                     run = await self.runtime.run(
@@ -550,7 +548,7 @@ class _Execution:
                         text,
                         parent_run_id=state.run_id,
                         raise_on_failure=False,
-                        listener=started,
+                        run_id=record.run_id,
                     )
                 else:
                     async with asyncio.timeout(step.timeout):
@@ -559,8 +557,9 @@ class _Execution:
                             text,
                             parent_run_id=state.run_id,
                             raise_on_failure=False,
-                            listener=started,
+                            run_id=record.run_id,
                         )
+                record.run_id = run.run_id
             except TimeoutError:
                 code, message = "timeout", f"step timed out after {step.timeout:g}s"
             except asyncio.CancelledError:

@@ -258,11 +258,14 @@ class Runtime(DurableRuntime):
         raise_on_failure: bool = True,
         parent_run_id: str = "",
         tenant: str | None = None,
+        run_id: str | None = None,
     ) -> RunResult:
         """Run ``agent`` on ``input`` and return its result.
 
         ``tenant`` is recorded on the run (and on a session it creates); by default the
-        caller's (a child run inherits its parent's), else ``"default"``.
+        caller's (a child run inherits its parent's), else ``"default"``. ``run_id`` lets a
+        caller name the run before it starts (a structured run records its child's id first);
+        when a resumed parent reuses an earlier child, the result carries that child's id.
 
         Raises the run's error (a :class:`RunError` carrying ``run_id`` and ``result``) when the
         run fails, unless ``raise_on_failure`` is false. Usage problems (unknown agent, missing
@@ -272,7 +275,7 @@ class Runtime(DurableRuntime):
             await self.start_up()
         compiled = self.agent(agent)
         system = compiled.system_prompt(variables)
-        run_id = new_id("run")
+        run_id = run_id or new_id("run")
         token = None if tenant is None else _TENANT.set(tenant)
         try:
             reused = await self._reuse_child(parent_run_id, agent, input) if parent_run_id else None
@@ -347,6 +350,7 @@ class Runtime(DurableRuntime):
         listener: Listener | None = None,
         parent_run_id: str = "",
         session_id: str = "",
+        resume: ResumeCursor | None = None,
     ) -> RunResult:
         """Execute a structured run (a pipeline, workflow, state machine, behaviour tree).
 
@@ -366,21 +370,46 @@ class Runtime(DurableRuntime):
         now = time.time()
         listeners = self._listeners if listener is None else [*self._listeners, listener]
         state = RunState(run_id, name, os.urandom(16).hex(), persister, listeners, session_id)
-        persister.add_run(
-            RunRecord(
-                run_id,
-                name,
-                self.package.name,
-                self.ir_hash,
-                "running",
-                session_id,
-                text,
-                created_at=now,
-                updated_at=now,
-                parent_run_id=parent_run_id,
-                tenant=_TENANT.get(),
+        self._attach(state, resume)  # durability: resume cursor, lease heartbeat
+        try:
+            return await self._run_flow_attached(
+                state, kind, name, text, body, parent_run_id, session_id, now, resume
             )
-        )
+        finally:
+            self._detach(run_id)
+
+    async def _run_flow_attached(
+        self,
+        state: RunState,
+        kind: str,
+        name: str,
+        text: str,
+        body: FlowBody,
+        parent_run_id: str,
+        session_id: str,
+        now: float,
+        resume: ResumeCursor | None,
+    ) -> RunResult:
+        assert self._persister is not None
+        persister = self._persister
+        run_id = state.run_id
+        if resume is None:  # a resumed run's record exists already
+            persister.add_run(
+                RunRecord(
+                    run_id,
+                    name,
+                    self.package.name,
+                    self.ir_hash,
+                    "running",
+                    session_id,
+                    text,
+                    created_at=now,
+                    updated_at=now,
+                    parent_run_id=parent_run_id,
+                    tenant=_TENANT.get(),
+                    **self._lease_fields(),
+                )
+            )
         started: dict[str, Any] = {
             "agent": name,
             "kind": kind,
@@ -399,6 +428,8 @@ class Runtime(DurableRuntime):
         cancelled = False
         try:
             output = await body(state)
+        except ResumeError:  # the log does not match re-execution: nothing was appended
+            raise
         except asyncio.CancelledError:
             cancelled = True
             status, error_code, error_text = "cancelled", "cancelled", "the run was cancelled"
