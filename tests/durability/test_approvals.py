@@ -212,6 +212,16 @@ def test_cli_run_list_approve_deny_and_resume(project_root: Path, tmp_path: Path
     assert unknown.returncode == 2 and "no such run" in unknown.stderr
     assert "Traceback" not in unknown.stderr + again.stderr + wrong.stderr
 
+    # the CLI's approvals and the runs they resumed are in the audit log, which verifies
+    exported = _cli(project_root, url, "audit", "export")
+    assert exported.returncode == 0, exported.stderr
+    entries = [json.loads(line) for line in exported.stdout.splitlines() if line.strip()]
+    decided = [e for e in entries if e["kind"] == "approval.decided"]
+    assert [(e["subject"], e["actor"]) for e in decided][-1] == (second_id, "carol")
+    assert any(e["subject"] == run_id and e["kind"] == "run.completed" for e in entries)
+    verified = _cli(project_root, url, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
 
 def test_cli_resume_of_a_foreign_run(project_root: Path, tmp_path: Path) -> None:
     url = _url(tmp_path)

@@ -92,8 +92,11 @@ def _drive(
     listener = None if json_out else _ResumeRenderer(out, err)
 
     async def go() -> Any:
+        from agentspec.audit.recorder import audit_runs
+
         runtime = project.runtime(settings)
         try:
+            await audit_runs(runtime)  # like `agentspec run`, unless $AGENTSPEC_AUDIT=off
             return await action(runtime, listener)
         finally:
             await runtime.aclose()
@@ -136,10 +139,13 @@ def _resume_all(project_path: str, store: str | None, json_out: bool) -> None:
     project = load_project(project_path)
 
     async def go() -> list[dict[str, str]]:
+        from agentspec.audit.recorder import audit_runs
+
         runtime = project.runtime(settings_for(store))
         done: list[dict[str, str]] = []
         try:
             await runtime.start_up()
+            await audit_runs(runtime)  # like `agentspec run`, unless $AGENTSPEC_AUDIT=off
             ids: list[str] = []
             cursor = None
             while True:
