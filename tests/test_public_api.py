@@ -14,6 +14,7 @@ PUBLIC = {
     "ConfigError",
     "Event",
     "ModelError",
+    "PipelineResult",
     "Project",
     "ReplayModel",
     "RunError",
@@ -30,6 +31,11 @@ PUBLIC = {
     "UsageError",
     "__version__",
     "load",
+    "replay_run",
+    "run_pipeline",
+    "run_workflow",
+    "start_pipeline",
+    "start_workflow",
     "tool",
 }
 

@@ -6,6 +6,8 @@ The public API is re-exported here and loaded lazily, so ``import agentspec`` st
 - :class:`Agent`, :func:`tool` -- the Python front-end
 - :class:`Runtime`, :class:`Settings`, :class:`RunResult`, :class:`RunHandle`, :class:`Event`
 - :class:`ScriptedModel`, :class:`ReplayModel` -- deterministic models for tests and demos
+- :func:`run_pipeline`, :func:`run_workflow` (and ``start_*``) -- multi-agent structures;
+  :func:`replay_run` -- re-execute a stored run against its log
 - the error tree in :mod:`agentspec.exceptions`
 """
 
@@ -18,10 +20,12 @@ from agentspec._version import __version__
 
 if TYPE_CHECKING:
     from agentspec.engine.events import Event
+    from agentspec.engine.pipeline import PipelineResult, run_pipeline, start_pipeline
     from agentspec.engine.result import RunResult, ToolCallRecord
     from agentspec.engine.run import RunHandle
     from agentspec.engine.runtime import Runtime
     from agentspec.engine.settings import Settings
+    from agentspec.engine.workflow import run_workflow, start_workflow
     from agentspec.exceptions import (
         AgentspecError,
         BudgetExceeded,
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
     from agentspec.lang.python import Agent
     from agentspec.models.replay import ReplayModel
     from agentspec.models.scripted import ScriptedModel
+    from agentspec.replay import replay_run
     from agentspec.tools.base import ToolContext
     from agentspec.tools.function import tool
 
@@ -47,6 +52,7 @@ _EXPORTS = {
     "ConfigError": "agentspec.exceptions",
     "Event": "agentspec.engine.events",
     "ModelError": "agentspec.exceptions",
+    "PipelineResult": "agentspec.engine.pipeline",
     "Project": "agentspec.lang.project",
     "ReplayModel": "agentspec.models.replay",
     "RunError": "agentspec.exceptions",
@@ -62,6 +68,11 @@ _EXPORTS = {
     "ToolError": "agentspec.exceptions",
     "UsageError": "agentspec.exceptions",
     "load": "agentspec.lang.project",
+    "replay_run": "agentspec.replay",
+    "run_pipeline": "agentspec.engine.pipeline",
+    "run_workflow": "agentspec.engine.workflow",
+    "start_pipeline": "agentspec.engine.pipeline",
+    "start_workflow": "agentspec.engine.workflow",
     "tool": "agentspec.tools.function",
 }
 
@@ -72,6 +83,7 @@ __all__ = [
     "ConfigError",
     "Event",
     "ModelError",
+    "PipelineResult",
     "Project",
     "ReplayModel",
     "RunError",
@@ -88,6 +100,11 @@ __all__ = [
     "UsageError",
     "__version__",
     "load",
+    "replay_run",
+    "run_pipeline",
+    "run_workflow",
+    "start_pipeline",
+    "start_workflow",
     "tool",
 ]
 
